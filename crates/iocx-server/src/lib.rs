@@ -1,0 +1,1 @@
+//! iocx-server (being written).

@@ -1,0 +1,115 @@
+//! # iocx
+//!
+//! The `iocx` command line: one binary for the exchange's service, its administration, bulk
+//! import and export, the vendor emulators and the benchmarks. Each subcommand lives in its own
+//! module; they share [`common`] for opening the store and printing results (`--json` on every
+//! command that prints).
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod bench_share;
+mod common;
+mod configs;
+mod export;
+mod import;
+mod runs;
+mod search;
+mod sharing;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::common::Global;
+
+/// iocx — a threat-intelligence exchange: pull indicators of compromise from your security
+/// tools, keep one curated store, and share the right ones with every other tool.
+#[derive(Debug, Parser)]
+#[command(name = "iocx", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import indicators from files (txt, CSV, JSON, STIX 2.1) as one source.
+    Import(import::Args),
+    /// Export indicators to stdout (txt, CSV, JSON, STIX 2.1), streaming.
+    Export(export::Args),
+    /// Look up indicators by value (defanged values are fine).
+    Search(search::SearchArgs),
+    /// Counts by kind, source and severity, and the store's size.
+    Stats(search::StatsArgs),
+    /// The built-in connectors and their fields.
+    #[command(subcommand)]
+    Connectors(configs::ConnectorsCommand),
+    /// Configurations: connectors configured for your tools.
+    #[command(subcommand)]
+    Configs(configs::ConfigsCommand),
+    /// Pull a configuration now, with progress.
+    Pull(runs::PullArgs),
+    /// Recent runs (imports, pulls, shares) and their counts.
+    Runs(runs::RunsArgs),
+    /// A run's log lines.
+    Logs(runs::LogsArgs),
+    /// Business rules: what a sharing selects.
+    #[command(subcommand)]
+    Rules(sharing::RulesCommand),
+    /// Allow-lists: values, ranges and domain suffixes rules never select.
+    #[command(subcommand)]
+    Lists(sharing::ListsCommand),
+    /// Sharings: sources → rule → destination + target.
+    #[command(subcommand)]
+    Sharings(sharing::SharingsCommand),
+    /// Share existing indicators of a period: count them, then send them.
+    Sync(sharing::SyncArgs),
+    /// Run a sharing now.
+    Share(sharing::ShareArgs),
+    /// Why an indicator is, or is not, shared by each sharing.
+    Explain(sharing::ExplainArgs),
+    /// Run the scheduler (pulls on schedule, leased jobs) without the HTTP server.
+    Worker(runs::WorkerArgs),
+    /// Run a vendor API emulator in the foreground.
+    #[command(subcommand)]
+    Sim(sim::Command),
+    /// Measure iocx on this machine.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Import(args) => import::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Search(args) => search::search(&cli.global, args),
+        Command::Stats(args) => search::stats(&cli.global, args),
+        Command::Connectors(command) => configs::connectors(&cli.global, command),
+        Command::Configs(command) => configs::configs(&cli.global, command),
+        Command::Pull(args) => runs::pull(&cli.global, args),
+        Command::Runs(args) => runs::runs(&cli.global, args),
+        Command::Logs(args) => runs::logs(&cli.global, args),
+        Command::Worker(args) => runs::worker(&cli.global, args),
+        Command::Rules(command) => sharing::rules_cmd(&cli.global, command),
+        Command::Lists(command) => sharing::lists_cmd(&cli.global, command),
+        Command::Sharings(command) => sharing::sharings_cmd(&cli.global, command),
+        Command::Sync(args) => sharing::sync_cmd(&cli.global, args),
+        Command::Share(args) => sharing::share_cmd(&cli.global, args),
+        Command::Explain(args) => sharing::explain_cmd(&cli.global, args),
+        Command::Sim(command) => sim::run(command),
+        Command::Bench(command) => bench::run(&cli.global, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
