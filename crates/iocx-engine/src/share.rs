@@ -364,6 +364,18 @@ async fn deliver(
                     .collect(),
                 created_at: Timestamp::now(),
             };
+            // The ledger rows as they were before this batch: marking the items pending must not
+            // lose their failure count, which sets the retry backoff.
+            let prior = {
+                let (sid, ids) = (
+                    plan.sharing.id,
+                    part.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                );
+                engine
+                    .store
+                    .call(move |s| s.deliveries_of(sid, &ids))
+                    .await?
+            };
             let now = Timestamp::now();
             let pending: Vec<Delivery> = batch
                 .items
@@ -374,7 +386,7 @@ async fn deliver(
                     state: DeliveryState::Pending,
                     version: *version,
                     reason: None,
-                    attempts: 0,
+                    attempts: prior.get(id).map_or(0, |d| d.attempts),
                     next_attempt_at: None,
                     updated_at: now,
                 })
@@ -422,16 +434,6 @@ async fn deliver(
                 ),
             };
             let now = Timestamp::now();
-            let prior = {
-                let (sid, ids) = (
-                    plan.sharing.id,
-                    part.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-                );
-                engine
-                    .store
-                    .call(move |s| s.deliveries_of(sid, &ids))
-                    .await?
-            };
             let mut rows = Vec::with_capacity(part.len());
             for ((id, _), outcome) in part.iter().zip(outcomes) {
                 let version = versions.get(id).copied().unwrap_or(0);
