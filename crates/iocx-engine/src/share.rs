@@ -212,9 +212,10 @@ pub fn decide(
                 *counts.skipped.entry("over capacity".into()).or_default() += 1;
             }
         }
-        kept.sort_by_key(|c| c.id);
         desired = kept;
     }
+    // In id order: batches then read neighbouring rows.
+    desired.sort_unstable_by_key(|c| c.id);
 
     let since = match mode {
         ShareMode::Sync { since } => Some(since.unwrap_or(Timestamp(i64::MIN))),

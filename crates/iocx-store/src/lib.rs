@@ -755,7 +755,7 @@ impl Store {
         }
     }
 
-    /// Streams the indicators a share run considers, in id order, with their ledger rows;
+    /// Streams the indicators a share run considers, in no particular order, with their ledger rows;
     /// `each` returns false to stop. Memory stays bounded whatever the number of matches.
     ///
     /// # Errors

@@ -42,7 +42,8 @@ fn candidate(r: &dyn RowAccess, sharing_id: i64, now: Timestamp) -> Result<Candi
     })
 }
 
-/// Streams the candidates of a share run in id order; `each` returns false to stop.
+/// Streams the candidates of a share run, in no particular order (so that the planner may
+/// read them through an index without sorting); `each` returns false to stop.
 pub(crate) fn share_candidates(
     db: &mut impl Db,
     q: &CandidateQuery,
@@ -81,7 +82,7 @@ pub(crate) fn share_candidates(
          CASE WHEN {from_dest} THEN 1 ELSE 0 END, i.aged_at, i.first_seen, \
          d.state, d.version, d.reason, d.attempts, d.next_attempt_at, d.updated_at \
          FROM indicator i LEFT JOIN delivery d ON d.sharing_id = {sid} AND d.indicator_id = i.id \
-         WHERE {} ORDER BY i.id",
+         WHERE {}",
         clauses.join(" AND "),
         sid = q.sharing_id
     );

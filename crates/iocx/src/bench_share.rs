@@ -153,8 +153,15 @@ fn build(
     dir: &std::path::Path,
     args: &ShareArgs,
 ) -> anyhow::Result<()> {
+    // A store this benchmark built records what it was built for (a few generated values
+    // collide, so the count alone cannot tell).
+    let marker = dir.join("bench-share.json");
+    let wanted = serde_json::json!({ "indicators": args.indicators, "matching": args.matching });
     let have = store.stats()?.indicators;
-    if have >= args.indicators {
+    let built: Option<serde_json::Value> = std::fs::read(&marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if built.as_ref() == Some(&wanted) {
         if !global.json {
             eprintln!(
                 "reusing the store in {} ({} indicators)",
@@ -166,8 +173,10 @@ fn build(
     }
     anyhow::ensure!(
         have == 0,
-        "{url} holds {have} indicators, not the {} asked for; give an empty --dir",
-        args.indicators
+        "{url} holds {have} indicators that this benchmark did not generate for --indicators {} \
+         --matching {}; give an empty --dir",
+        args.indicators,
+        args.matching
     );
     let bulk = args.indicators - args.matching;
     let t0 = Timestamp::now().0 - 86_400;
@@ -206,6 +215,7 @@ fn build(
         let _ = std::fs::remove_file(&feed);
     }
     store.checkpoint()?;
+    std::fs::write(&marker, wanted.to_string())?;
     Ok(())
 }
 

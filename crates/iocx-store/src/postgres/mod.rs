@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_exchange.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_severity_index.sql"),
+    ),
 ];
 
 /// A lock id for migrations, so that nodes starting together migrate once.

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0001_indicators.sql"),
     ),
     (2, include_str!("../../migrations/sqlite/0002_exchange.sql")),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_severity_index.sql"),
+    ),
 ];
 
 /// Page cache of the writer connection (KiB, negative as SQLite wants it): big enough to hold
