@@ -32,6 +32,7 @@ pub mod spec;
 pub mod stix_file;
 #[doc(hidden)]
 pub mod testing;
+pub mod trend_vision_one;
 mod values;
 pub mod webhook;
 
@@ -53,6 +54,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &webhook::Webhook,
         &external::External,
         &discard::Discard,
+        &trend_vision_one::TrendVisionOne,
     ]
 }
 
