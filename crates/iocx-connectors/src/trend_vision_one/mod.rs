@@ -239,25 +239,8 @@ static SPEC: LazyLock<ConnectorSpec> = LazyLock::new(|| {
                          indicator expires).",
                     )
                     .default_value("30"),
-                    FieldSpec::new(
-                        "url_scheme",
-                        "URL scheme handling",
-                        FieldKind::choice(&[
-                            ("keep", "Keep the scheme (http://…, https://…)"),
-                            ("strip", "Strip the scheme (host/path)"),
-                        ]),
-                        "How URLs are written to the list.",
-                    )
-                    .default_value("keep"),
-                    FieldSpec::new(
-                        "description",
-                        "Description template",
-                        FieldKind::Text {
-                            max_len: Some(MAX_DESCRIPTION),
-                        },
-                        TEMPLATE_HELP,
-                    )
-                    .default_value("{severity} {kind} from {sources}"),
+                    url_scheme_field(),
+                    description_field("{severity} {kind} from {sources}"),
                 ],
                 delivery: delivery(MAX_OBJECTS_PER_REQUEST),
             },
@@ -268,31 +251,39 @@ static SPEC: LazyLock<ConnectorSpec> = LazyLock::new(|| {
                      of up to 100 objects."
                     .into(),
                 fields: vec![
-                    FieldSpec::new(
-                        "url_scheme",
-                        "URL scheme handling",
-                        FieldKind::choice(&[
-                            ("keep", "Keep the scheme (http://…, https://…)"),
-                            ("strip", "Strip the scheme (host/path)"),
-                        ]),
-                        "How URLs are written to the list.",
-                    )
-                    .default_value("keep"),
-                    FieldSpec::new(
-                        "description",
-                        "Description template",
-                        FieldKind::Text {
-                            max_len: Some(MAX_DESCRIPTION),
-                        },
-                        TEMPLATE_HELP,
-                    )
-                    .default_value("safe {kind} from {sources}"),
+                    url_scheme_field(),
+                    description_field("safe {kind} from {sources}"),
                 ],
                 delivery: delivery(MAX_EXCEPTIONS_PER_REQUEST),
             },
         ],
     }
 });
+
+fn url_scheme_field() -> FieldSpec {
+    FieldSpec::new(
+        "url_scheme",
+        "URL scheme handling",
+        FieldKind::choice(&[
+            ("keep", "Keep the scheme (http://…, https://…)"),
+            ("strip", "Strip the scheme (host/path)"),
+        ]),
+        "How URLs are written to the list.",
+    )
+    .default_value("keep")
+}
+
+fn description_field(default: &str) -> FieldSpec {
+    FieldSpec::new(
+        "description",
+        "Description template",
+        FieldKind::Text {
+            max_len: Some(MAX_DESCRIPTION),
+        },
+        TEMPLATE_HELP,
+    )
+    .default_value(default)
+}
 
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
