@@ -28,6 +28,7 @@ pub mod discard;
 pub mod external;
 pub mod http;
 pub mod http_feed;
+pub mod netskope;
 pub mod spec;
 pub mod stix_file;
 #[doc(hidden)]
@@ -55,6 +56,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &external::External,
         &discard::Discard,
         &trend_vision_one::TrendVisionOne,
+        &netskope::Netskope,
     ]
 }
 
