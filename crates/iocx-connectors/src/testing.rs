@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{HttpClient, RetryConfig};
 use crate::spec::{ConnectorSpec, FieldKind, FieldSpec};
 use crate::{
-    Connector, ConnectorError, Context, ItemOutcome, LogLevel, LogSink, PullBatch, Settings, Values,
+    Connector, ConnectorError, Context, ItemOutcome, LogLevel, LogSink, PullBatch, Settings,
+    TargetCall, Values,
 };
 
 /// A log sink that keeps every line, for assertions.
@@ -382,6 +383,31 @@ pub async fn drain(
         }
     }
     out
+}
+
+/// A call of `spec`'s target `target` with `params` (a JSON object), validated as the engine
+/// validates a sharing's parameters.
+///
+/// # Panics
+/// When the target does not exist or the parameters do not fit it.
+pub fn target_call(spec: &ConnectorSpec, target: &str, params: Value) -> TargetCall {
+    let Some(t) = spec.target(target) else {
+        panic!("{} has no target {target}", spec.name)
+    };
+    let input: BTreeMap<String, Value> = match params {
+        Value::Object(m) => m.into_iter().collect(),
+        _ => BTreeMap::new(),
+    };
+    let params = match Values::validate(&t.fields, &input) {
+        Ok(v) => v,
+        Err(e) => panic!("the parameters do not fit {target}: {e}"),
+    };
+    TargetCall {
+        target: target.into(),
+        params,
+        sharing: "test-sharing".into(),
+        batch: None,
+    }
 }
 
 /// Checks that a push or retraction answered one result per item.

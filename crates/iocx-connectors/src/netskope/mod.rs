@@ -740,15 +740,20 @@ fn list_outcomes(
         .collect()
 }
 
+/// The target's list name.
+fn list_name(target: &TargetCall) -> Result<&str, ConnectorError> {
+    target
+        .params
+        .text("list_name")
+        .ok_or_else(|| ConnectorError::config("the list name is not set"))
+}
+
 async fn push_url_list(
     api: &Api<'_>,
     target: &TargetCall,
     items: &[PushItem],
 ) -> Result<Vec<ItemOutcome>, ConnectorError> {
-    let name = target
-        .params
-        .text("list_name")
-        .ok_or_else(|| ConnectorError::config("the URL list name is not set"))?;
+    let name = list_name(target)?;
     let list_type = target.params.text("list_type").unwrap_or("exact");
     let entries: Vec<Option<String>> = items.iter().map(url_entry).collect();
     let wanted: Vec<String> = entries.iter().flatten().cloned().collect();
@@ -793,10 +798,7 @@ async fn retract_url_list(
     target: &TargetCall,
     items: &[PushItem],
 ) -> Result<Vec<ItemOutcome>, ConnectorError> {
-    let name = target
-        .params
-        .text("list_name")
-        .ok_or_else(|| ConnectorError::config("the URL list name is not set"))?;
+    let name = list_name(target)?;
     let entries: Vec<Option<String>> = items.iter().map(url_entry).collect();
     let Some(list) = api.find_list(name).await? else {
         // No list, nothing to remove.
@@ -862,10 +864,7 @@ async fn push_file_hashes(
     target: &TargetCall,
     items: &[PushItem],
 ) -> Result<Vec<ItemOutcome>, ConnectorError> {
-    let name = target
-        .params
-        .text("list_name")
-        .ok_or_else(|| ConnectorError::config("the file hash list name is not set"))?;
+    let name = list_name(target)?;
     let v1 = api
         .ctx
         .values

@@ -41,17 +41,7 @@ fn ctx(handle: &SimHandle) -> Context {
 }
 
 fn call(target: &str, params: Value) -> TargetCall {
-    let spec = SPEC.target(target).unwrap();
-    let input = match params {
-        Value::Object(m) => m.into_iter().collect(),
-        _ => Default::default(),
-    };
-    TargetCall {
-        target: target.into(),
-        params: crate::Values::validate(&spec.fields, &input).unwrap(),
-        sharing: "to-netskope".into(),
-        batch: None,
-    }
+    testing::target_call(&SPEC, target, params)
 }
 
 fn item(kind: Kind, value: &str) -> PushItem {
