@@ -366,3 +366,80 @@ impl ConnectorError {
         }
     }
 }
+
+/// A pull that reads one page per step: what most vendor APIs are. [`pull_pages`] turns it into
+/// the stream [`Connector::pull`] returns.
+#[async_trait]
+pub trait Pages: Send {
+    /// The next batch, or `None` when the pull is over (after a last batch that carries the
+    /// final checkpoint).
+    ///
+    /// # Errors
+    /// What failed; the stream ends with it.
+    async fn next_batch(&mut self) -> Result<Option<PullBatch>, ConnectorError>;
+}
+
+/// The pull stream of a page reader, or of the error that prevented making one.
+pub fn pull_pages<'a, P: Pages + 'a>(
+    pages: Result<P, ConnectorError>,
+) -> BoxStream<'a, Result<PullBatch, ConnectorError>> {
+    Box::pin(futures::stream::try_unfold(
+        Some(pages),
+        |state| async move {
+            let Some(pages) = state else { return Ok(None) };
+            let mut pages = pages?;
+            Ok(pages
+                .next_batch()
+                .await?
+                .map(|batch| (batch, Some(Ok(pages)))))
+        },
+    ))
+}
+
+/// The checkpoint a connector stored, or its default before the first pull.
+///
+/// # Errors
+/// When the stored value is not a checkpoint of this connector.
+pub fn stored_checkpoint<T: Default + serde::de::DeserializeOwned>(
+    connector: &str,
+    checkpoint: Option<serde_json::Value>,
+) -> Result<T, ConnectorError> {
+    match checkpoint {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            ConnectorError::protocol(format!(
+                "the stored checkpoint is not a {connector} checkpoint ({e})"
+            ))
+        }),
+    }
+}
+
+/// The API base URL of a configuration: the `base_url` field when set (checked to be an http(s)
+/// URL with a host), else the URL of the `choice_field` value in `table`
+/// (`(choice, label, URL)`).
+///
+/// # Errors
+/// A malformed custom URL, or a choice missing from the table.
+pub fn base_url(
+    ctx: &Context,
+    choice_field: &str,
+    table: &[(&str, &str, &str)],
+) -> Result<String, ConnectorError> {
+    if let Some(url) = ctx.values.text("base_url") {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ConnectorError::config(format!("base_url `{url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ConnectorError::config(format!(
+                "base_url `{url}` must be an http:// or https:// URL with a host"
+            )));
+        }
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let first = table.first().map_or("", |(c, _, _)| *c);
+    let choice = ctx.values.text(choice_field).unwrap_or(first);
+    table
+        .iter()
+        .find(|(c, _, _)| *c == choice)
+        .map(|(_, _, u)| (*u).to_string())
+        .ok_or_else(|| ConnectorError::config(format!("unknown {choice_field} `{choice}`")))
+}

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod connector;
+pub mod crowdstrike;
 pub mod discard;
 pub mod external;
 pub mod http;
@@ -39,7 +40,8 @@ pub mod webhook;
 
 pub use connector::{
     Connector, ConnectorError, Context, ErrorKind, ItemOutcome, LogLevel, LogSink, MARKER_PREFIX,
-    PullBatch, PushItem, Settings, TargetCall, TracingLog, is_echo,
+    Pages, PullBatch, PushItem, Settings, TargetCall, TracingLog, base_url, is_echo, pull_pages,
+    stored_checkpoint,
 };
 pub use spec::{
     Capabilities, Capacity, Choice, ConnectorSpec, Delivery, DeliveryMode, FieldKind, FieldSpec,
@@ -57,6 +59,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &discard::Discard,
         &trend_vision_one::TrendVisionOne,
         &netskope::Netskope,
+        &crowdstrike::CrowdStrike,
     ]
 }
 

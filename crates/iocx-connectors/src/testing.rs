@@ -410,6 +410,24 @@ pub fn target_call(spec: &ConnectorSpec, target: &str, params: Value) -> TargetC
     }
 }
 
+/// An item to push: `kind` `value`, high severity, seen now, reported by `feed`.
+pub fn push_item(kind: iocx_model::Kind, value: &str) -> crate::PushItem {
+    let now = iocx_model::Timestamp::now();
+    crate::PushItem {
+        indicator: iocx_model::Indicator::new(kind, value),
+        severity: iocx_model::Severity::High,
+        reputation: 2,
+        tags: Vec::new(),
+        comment: None,
+        expires: None,
+        first_seen: now,
+        last_seen: now,
+        hits: 1,
+        sources: vec!["feed".into()],
+        safe: false,
+    }
+}
+
 /// Checks that a push or retraction answered one result per item.
 ///
 /// # Panics

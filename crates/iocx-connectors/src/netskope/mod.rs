@@ -52,7 +52,8 @@ use crate::spec::{
     Capabilities, Capacity, ConnectorSpec, Delivery, DeliveryMode, FieldKind, FieldSpec, TargetSpec,
 };
 use crate::{
-    Connector, ConnectorError, Context, ErrorKind, ItemOutcome, PullBatch, PushItem, TargetCall,
+    Connector, ConnectorError, Context, ErrorKind, ItemOutcome, Pages, PullBatch, PushItem,
+    TargetCall, pull_pages, stored_checkpoint,
 };
 
 #[cfg(test)]
@@ -459,6 +460,13 @@ struct PullState<'a> {
     done: bool,
 }
 
+#[async_trait]
+impl Pages for PullState<'_> {
+    async fn next_batch(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
+        self.batch().await
+    }
+}
+
 impl PullState<'_> {
     async fn page(&self, alert_type: &str, operation: &str) -> Result<ExportPage, ConnectorError> {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -485,7 +493,7 @@ impl PullState<'_> {
     }
 
     /// The next batch with something in it, or the last one.
-    async fn step(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
+    async fn batch(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
         if self.done {
             return Ok(None);
         }
@@ -956,41 +964,21 @@ impl Connector for Netskope {
         ctx: &'a Context,
         checkpoint: Option<Value>,
     ) -> BoxStream<'a, Result<PullBatch, ConnectorError>> {
-        Box::pin(futures::stream::try_unfold(
-            (ctx, checkpoint, None::<PullState<'a>>),
-            |(ctx, checkpoint, state)| async move {
-                let mut state = match state {
-                    Some(s) => s,
-                    None => {
-                        let cp = match checkpoint {
-                            None | Some(Value::Null) => Checkpoint::default(),
-                            Some(v) => serde_json::from_value(v).map_err(|e| {
-                                ConnectorError::protocol(format!(
-                                    "the stored checkpoint is not a Netskope checkpoint ({e})"
-                                ))
-                            })?,
-                        };
-                        let mut types = ctx.values.list("alert_types");
-                        if types.is_empty() {
-                            types = vec!["malware".into(), "malsite".into()];
-                        }
-                        PullState {
-                            api: Api::new(ctx)?,
-                            cp,
-                            types,
-                            index: ctx.values.text("index").unwrap_or("iocx").to_string(),
-                            checked: HashSet::new(),
-                            logged: 0,
-                            done: false,
-                        }
-                    }
-                };
-                Ok(state
-                    .step()
-                    .await?
-                    .map(|batch| (batch, (ctx, None, Some(state)))))
-            },
-        ))
+        pull_pages((|| {
+            let mut types = ctx.values.list("alert_types");
+            if types.is_empty() {
+                types = vec!["malware".into(), "malsite".into()];
+            }
+            Ok(PullState {
+                api: Api::new(ctx)?,
+                cp: stored_checkpoint("Netskope", checkpoint)?,
+                types,
+                index: ctx.values.text("index").unwrap_or("iocx").to_string(),
+                checked: HashSet::new(),
+                logged: 0,
+                done: false,
+            })
+        })())
     }
 
     async fn push(

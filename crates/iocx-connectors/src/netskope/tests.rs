@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use iocx_model::{Indicator, Kind, Severity, Timestamp};
+use iocx_model::{Kind, Severity};
 use iocx_sim::common::SimHandle;
 use iocx_sim::netskope::model::AlertType;
 use iocx_sim::netskope::{self as sim, Args, Emulator, ListView};
@@ -45,20 +45,7 @@ fn call(target: &str, params: Value) -> TargetCall {
 }
 
 fn item(kind: Kind, value: &str) -> PushItem {
-    let now = Timestamp::now();
-    PushItem {
-        indicator: Indicator::new(kind, value),
-        severity: Severity::High,
-        reputation: 2,
-        tags: Vec::new(),
-        comment: None,
-        expires: None,
-        first_seen: now,
-        last_seen: now,
-        hits: 1,
-        sources: vec!["tv1".into()],
-        safe: false,
-    }
+    testing::push_item(kind, value)
 }
 
 fn working(emulator: &Emulator, name: &str) -> Vec<String> {

@@ -59,8 +59,8 @@ use crate::spec::{
     Capabilities, Capacity, ConnectorSpec, Delivery, DeliveryMode, FieldKind, FieldSpec, TargetSpec,
 };
 use crate::{
-    Connector, ConnectorError, Context, ErrorKind, ItemOutcome, PullBatch, PushItem, TargetCall,
-    is_echo,
+    Connector, ConnectorError, Context, ErrorKind, ItemOutcome, Pages, PullBatch, PushItem,
+    TargetCall, base_url, is_echo, pull_pages, stored_checkpoint,
 };
 
 #[cfg(test)]
@@ -355,29 +355,7 @@ struct Api<'a> {
 
 impl<'a> Api<'a> {
     fn new(ctx: &'a Context) -> Result<Api<'a>, ConnectorError> {
-        let base = match ctx.values.text("base_url") {
-            Some(url) => {
-                let parsed = url::Url::parse(url).map_err(|e| {
-                    ConnectorError::config(format!("base_url `{url}` is not a URL: {e}"))
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                    return Err(ConnectorError::config(format!(
-                        "base_url `{url}` must be an http:// or https:// URL with a host"
-                    )));
-                }
-                url.trim_end_matches('/').to_string()
-            }
-            None => {
-                let region = ctx.values.text("region").unwrap_or("us");
-                REGIONS
-                    .iter()
-                    .find(|(r, _, _)| *r == region)
-                    .map(|(_, _, u)| (*u).to_string())
-                    .ok_or_else(|| {
-                        ConnectorError::config(format!("unknown data region `{region}`"))
-                    })?
-            }
-        };
+        let base = base_url(ctx, "region", &REGIONS)?;
         let token = ctx
             .values
             .text("token")
@@ -631,6 +609,47 @@ struct PullState<'a> {
     top: String,
     logged: usize,
     done: bool,
+}
+
+impl<'a> PullState<'a> {
+    fn new(ctx: &'a Context, checkpoint: Option<Value>) -> Result<PullState<'a>, ConnectorError> {
+        let api = Api::new(ctx)?;
+        let mut cp: Checkpoint = stored_checkpoint("Trend Vision One", checkpoint)?;
+        let mut lists = vec![List::Objects];
+        if ctx.values.flag("pull_exceptions") {
+            lists.push(List::Exceptions);
+        }
+        let queue = match cp.reading {
+            // A run cut short resumes its list and reads the ones after it.
+            Some(current) => lists
+                .iter()
+                .skip_while(|l| **l != current)
+                .skip(1)
+                .copied()
+                .collect(),
+            None => {
+                cp.reading = Some(lists.remove(0));
+                cp.window_end = Some(Timestamp::now());
+                cp.next = None;
+                lists
+            }
+        };
+        Ok(PullState {
+            api,
+            cp,
+            queue,
+            top: ctx.values.text("page_size").unwrap_or("200").to_string(),
+            logged: 0,
+            done: false,
+        })
+    }
+}
+
+#[async_trait]
+impl Pages for PullState<'_> {
+    async fn next_batch(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
+        self.step().await
+    }
 }
 
 impl PullState<'_> {
@@ -926,56 +945,7 @@ impl Connector for TrendVisionOne {
         ctx: &'a Context,
         checkpoint: Option<Value>,
     ) -> BoxStream<'a, Result<PullBatch, ConnectorError>> {
-        Box::pin(futures::stream::try_unfold(
-            (ctx, checkpoint, None::<PullState<'a>>),
-            |(ctx, checkpoint, state)| async move {
-                let mut state = match state {
-                    Some(s) => s,
-                    None => {
-                        let api = Api::new(ctx)?;
-                        let mut cp: Checkpoint = match checkpoint {
-                            None | Some(Value::Null) => Checkpoint::default(),
-                            Some(v) => serde_json::from_value(v).map_err(|e| {
-                                ConnectorError::protocol(format!(
-                                    "the stored checkpoint is not a Trend Vision One checkpoint ({e})"
-                                ))
-                            })?,
-                        };
-                        let mut lists = vec![List::Objects];
-                        if ctx.values.flag("pull_exceptions") {
-                            lists.push(List::Exceptions);
-                        }
-                        let queue = match cp.reading {
-                            // A run cut short resumes its list and reads the ones after it.
-                            Some(current) => lists
-                                .iter()
-                                .skip_while(|l| **l != current)
-                                .skip(1)
-                                .copied()
-                                .collect(),
-                            None => {
-                                cp.reading = Some(lists.remove(0));
-                                cp.window_end = Some(Timestamp::now());
-                                cp.next = None;
-                                lists
-                            }
-                        };
-                        PullState {
-                            api,
-                            cp,
-                            queue,
-                            top: ctx.values.text("page_size").unwrap_or("200").to_string(),
-                            logged: 0,
-                            done: false,
-                        }
-                    }
-                };
-                Ok(state
-                    .step()
-                    .await?
-                    .map(|batch| (batch, (ctx, None, Some(state)))))
-            },
-        ))
+        pull_pages(PullState::new(ctx, checkpoint))
     }
 
     async fn push(

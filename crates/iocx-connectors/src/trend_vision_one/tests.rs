@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use iocx_model::{Indicator, Kind, Severity, Timestamp};
+use iocx_model::{Kind, Severity, Timestamp};
 use iocx_sim::common::{FaultConfig, SimHandle};
 use iocx_sim::trend_vision_one::{self as sim, Args, Emulator};
 use serde_json::{Value, json};
@@ -30,19 +30,11 @@ fn call(target: &str, params: Value) -> TargetCall {
 }
 
 fn item(kind: Kind, value: &str, severity: Severity) -> PushItem {
-    let now = Timestamp::now();
     PushItem {
-        indicator: Indicator::new(kind, value),
         severity,
-        reputation: 2,
         tags: vec!["phishing".into()],
-        comment: None,
-        expires: None,
-        first_seen: now,
-        last_seen: now,
-        hits: 1,
         sources: vec!["feed-a".into()],
-        safe: false,
+        ..testing::push_item(kind, value)
     }
 }
 
