@@ -426,14 +426,7 @@ pub fn base_url(
     table: &[(&str, &str, &str)],
 ) -> Result<String, ConnectorError> {
     if let Some(url) = ctx.values.text("base_url") {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| ConnectorError::config(format!("base_url `{url}` is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ConnectorError::config(format!(
-                "base_url `{url}` must be an http:// or https:// URL with a host"
-            )));
-        }
-        return Ok(url.trim_end_matches('/').to_string());
+        return http_url("base_url", url);
     }
     let first = table.first().map_or("", |(c, _, _)| *c);
     let choice = ctx.values.text(choice_field).unwrap_or(first);
@@ -442,4 +435,20 @@ pub fn base_url(
         .find(|(c, _, _)| *c == choice)
         .map(|(_, _, u)| (*u).to_string())
         .ok_or_else(|| ConnectorError::config(format!("unknown {choice_field} `{choice}`")))
+}
+
+/// `url` checked to be an http(s) URL with a host, without a trailing slash; `field` names it in
+/// the error.
+///
+/// # Errors
+/// When it is not such a URL.
+pub fn http_url(field: &str, url: &str) -> Result<String, ConnectorError> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| ConnectorError::config(format!("{field} `{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ConnectorError::config(format!(
+            "{field} `{url}` must be an http:// or https:// URL with a host"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }

@@ -30,6 +30,7 @@ pub mod external;
 pub mod http;
 pub mod http_feed;
 pub mod netskope;
+pub mod sentinelone;
 pub mod spec;
 pub mod stix_file;
 #[doc(hidden)]
@@ -40,8 +41,8 @@ pub mod webhook;
 
 pub use connector::{
     Connector, ConnectorError, Context, ErrorKind, ItemOutcome, LogLevel, LogSink, MARKER_PREFIX,
-    Pages, PullBatch, PushItem, Settings, TargetCall, TracingLog, base_url, is_echo, pull_pages,
-    stored_checkpoint,
+    Pages, PullBatch, PushItem, Settings, TargetCall, TracingLog, base_url, http_url, is_echo,
+    pull_pages, stored_checkpoint,
 };
 pub use spec::{
     Capabilities, Capacity, Choice, ConnectorSpec, Delivery, DeliveryMode, FieldKind, FieldSpec,
@@ -60,6 +61,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &trend_vision_one::TrendVisionOne,
         &netskope::Netskope,
         &crowdstrike::CrowdStrike,
+        &sentinelone::SentinelOne,
     ]
 }
 

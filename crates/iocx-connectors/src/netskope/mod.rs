@@ -53,7 +53,7 @@ use crate::spec::{
 };
 use crate::{
     Connector, ConnectorError, Context, ErrorKind, ItemOutcome, Pages, PullBatch, PushItem,
-    TargetCall, pull_pages, stored_checkpoint,
+    TargetCall, http_url, pull_pages, stored_checkpoint,
 };
 
 #[cfg(test)]
@@ -213,14 +213,7 @@ impl<'a> Api<'a> {
         } else {
             format!("https://{tenant}")
         };
-        let parsed = url::Url::parse(&base).map_err(|e| {
-            ConnectorError::config(format!("tenant `{tenant}` is not a host or URL: {e}"))
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ConnectorError::config(format!(
-                "tenant `{tenant}` must be a host name or an http(s):// URL"
-            )));
-        }
+        let base = http_url("tenant", &base)?;
         let token = ctx
             .values
             .text("token")
