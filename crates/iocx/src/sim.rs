@@ -20,6 +20,10 @@ pub enum Command {
     CarbonBlack(Listen<iocx_sim::carbon_black::Args>),
     /// ServiceNow: Table API (observables, security incidents, incidents), batch API, OAuth.
     Servicenow(Listen<iocx_sim::servicenow::Args>),
+    /// ThreatQ: OAuth2, indicators, data collections (saved searches), sources and attributes.
+    Threatq(Listen<iocx_sim::threatq::Args>),
+    /// TippingPoint SMS: the reputation database, tags, bulk imports, CEF events by syslog.
+    TippingpointSms(Listen<iocx_sim::tippingpoint_sms::Args>),
 }
 
 /// An emulator's flags plus where to listen.
@@ -49,6 +53,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             Command::Sentinelone(l) => start!(l, sentinelone, "SentinelOne"),
             Command::CarbonBlack(l) => start!(l, carbon_black, "Carbon Black Cloud"),
             Command::Servicenow(l) => start!(l, servicenow, "ServiceNow"),
+            Command::Threatq(l) => start!(l, threatq, "ThreatQ"),
+            Command::TippingpointSms(l) => start!(l, tippingpoint_sms, "TippingPoint SMS"),
         };
         println!("{name} emulator listening on {}", handle.base_url);
         println!(
