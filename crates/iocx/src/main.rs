@@ -76,7 +76,7 @@ enum Command {
     Worker(runs::WorkerArgs),
     /// Run a vendor API emulator in the foreground.
     #[command(subcommand)]
-    Sim(sim::Command),
+    Sim(Box<sim::Command>),
     /// Measure iocx on this machine.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => sharing::sync_cmd(&cli.global, args),
         Command::Share(args) => sharing::share_cmd(&cli.global, args),
         Command::Explain(args) => sharing::explain_cmd(&cli.global, args),
-        Command::Sim(command) => sim::run(command),
+        Command::Sim(command) => sim::run(*command),
         Command::Bench(command) => bench::run(&cli.global, command),
     };
     match result {
