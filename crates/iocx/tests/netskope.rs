@@ -20,6 +20,16 @@ fn export(db: &str, data: &std::path::Path) -> Vec<Value> {
     serde_json::from_str(&ok_in(db, data, &["export", "--format", "json"])).unwrap()
 }
 
+fn selected_count(preview: &str) -> usize {
+    preview
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn netskope_and_trend_vision_one_share_both_ways() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -28,6 +38,7 @@ fn netskope_and_trend_vision_one_share_both_ways() {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let args = ns::Args {
                 token: NS_TOKEN.into(),
+                v1_token: Some("ns-e2e-v1".into()),
                 alerts: 60,
                 page_size: 25,
                 wait_time: 0,
@@ -138,13 +149,7 @@ fn netskope_and_trend_vision_one_share_both_ways() {
             "preview",
             "kind in (url, domain, ipv4) and source = vision-one",
         ]);
-        let selected: usize = preview
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .replace(',', "")
-            .parse()
-            .unwrap();
+        let selected = selected_count(&preview);
         assert!(selected > 0, "{preview}");
         run(&[
             "sharings",
@@ -181,6 +186,41 @@ fn netskope_and_trend_vision_one_share_both_ways() {
             shared > 0 && deployed.urls.len() == shared,
             "{out}: {deployed:?}"
         );
+
+        // Trend Vision One's hashes → the file hash list (a full-state replace, v1 token).
+        run(&[
+            "configs",
+            "edit",
+            "netskope",
+            "--secret",
+            "v1_token=ns-e2e-v1",
+        ]);
+        let rule = "kind in (md5, sha256) and source = vision-one and active";
+        let hashes = selected_count(&run(&["rules", "preview", rule]));
+        assert!(hashes > 0);
+        run(&["rules", "add", "v1-hashes", rule]);
+        run(&[
+            "sharings",
+            "add",
+            "v1-hashes-to-netskope",
+            "--source",
+            "vision-one",
+            "--rule",
+            "v1-hashes",
+            "--destination",
+            "netskope",
+            "--target",
+            "file_hash_list",
+            "--param",
+            "list_name=iocx-file-hashes",
+        ]);
+        let out = run(&["share", "v1-hashes-to-netskope"]);
+        assert!(
+            out.contains(&format!(" {hashes} shared")),
+            "{hashes}: {out}"
+        );
+        let list = netskope.state.file_hash_list("iocx-file-hashes").unwrap();
+        assert_eq!(list.hashes.len(), hashes);
 
         // Out of the rule: replaced without them, deployed again.
         run(&[
