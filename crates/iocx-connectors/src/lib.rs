@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod carbon_black;
 mod connector;
 pub mod crowdstrike;
 pub mod discard;
@@ -31,6 +32,7 @@ pub mod http;
 pub mod http_feed;
 pub mod netskope;
 pub mod sentinelone;
+pub mod servicenow;
 pub mod spec;
 pub mod stix_file;
 #[doc(hidden)]
@@ -62,6 +64,8 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &netskope::Netskope,
         &crowdstrike::CrowdStrike,
         &sentinelone::SentinelOne,
+        &carbon_black::CarbonBlack,
+        &servicenow::ServiceNow,
     ]
 }
 
