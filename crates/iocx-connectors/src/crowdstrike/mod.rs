@@ -126,6 +126,14 @@ static SPEC: LazyLock<ConnectorSpec> = LazyLock::new(|| {
                 "The API client's secret.",
             )
             .required(),
+            FieldSpec::new(
+                "pull_detections",
+                "Pull detections",
+                FieldKind::Boolean,
+                "Also pull the indicators of endpoint detections (Alerts API, read scope), each \
+                 detection a sighting.",
+            )
+            .default_value(true),
         ],
         capabilities: Capabilities {
             pull: true,
@@ -415,6 +423,52 @@ struct Checkpoint {
     window_end: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     after: Option<String>,
+    /// The unfinished run is reading detections (after the IOCs of its window).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    detections: bool,
+    /// Detections updated before this are in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detections_since: Option<Timestamp>,
+}
+
+/// A detection's indicator: one sighting of it.
+fn detection_record(alert: &Value) -> Result<Record, (String, String)> {
+    let text = |k: &str| {
+        alert
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let t = text("ioc_type").unwrap_or("");
+    let kind = match t {
+        "hash_sha256" | "sha256" => Kind::Sha256,
+        "hash_md5" | "md5" => Kind::Md5,
+        "domain" => Kind::Domain,
+        "ipv4" => Kind::Ipv4,
+        "ipv6" => Kind::Ipv6,
+        _ => return Err(("unknown_type".into(), format!("detection IOC type `{t}`"))),
+    };
+    let value = text("ioc_value").unwrap_or("");
+    let indicator = parse(value, Some(kind), &ParseOptions::default())
+        .map_err(|e| (e.reason().to_string(), format!("detection `{value}`: {e}")))?
+        .first()
+        .clone();
+    let mut r = Record::new(indicator);
+    r.attributes.severity = match alert.get("severity").and_then(Value::as_i64).unwrap_or(0) {
+        80.. => Severity::Critical,
+        60..=79 => Severity::High,
+        40..=59 => Severity::Medium,
+        1..=39 => Severity::Low,
+        _ => Severity::Unknown,
+    };
+    r.attributes.comment = text("ioc_description")
+        .or(text("description"))
+        .map(str::to_string);
+    r.attributes.tags = TagSet::from_tags(["crowdstrike:detection"]);
+    let when = text("updated_timestamp").and_then(|t| Timestamp::parse(t).ok());
+    r.first_seen = when;
+    r.last_seen = when;
+    Ok(r)
 }
 
 fn record(ioc: &Map<String, Value>) -> Result<Record, (String, String)> {
@@ -459,11 +513,98 @@ struct PullState<'a> {
     done: bool,
 }
 
+impl PullState<'_> {
+    /// One page of detections (`POST /alerts/combined/alerts/v1`) in the run's window; their
+    /// indicators are sightings, merged per indicator within the page.
+    async fn detections(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
+        let since = self
+            .cp
+            .detections_since
+            .unwrap_or_else(|| self.api.ctx.initial_start());
+        let end = *self.cp.window_end.get_or_insert_with(Timestamp::now);
+        let mut body = json!({
+            "filter": format!(
+                "updated_timestamp:>='{}'+updated_timestamp:<'{}'",
+                since.to_rfc3339(),
+                end.to_rfc3339()
+            ),
+            "sort": "updated_timestamp.asc",
+            "limit": 1000,
+        });
+        if let Some(after) = &self.cp.after {
+            body["after"] = json!(after);
+        }
+        let what = "listing detections";
+        let (status, page) = self
+            .api
+            .call(
+                what,
+                reqwest::Method::POST,
+                "/alerts/combined/alerts/v1",
+                Some(&body),
+            )
+            .await?;
+        if status != 200 {
+            return Err(ConnectorError::new(
+                ErrorKind::Status(status),
+                format!("{what}: HTTP {status}: {}", page.messages().join("; ")),
+            ));
+        }
+        let alerts = page.resources.unwrap_or_default();
+        let mut records: Vec<Record> = Vec::new();
+        let mut rejected = BTreeMap::<String, u64>::new();
+        for alert in &alerts {
+            match detection_record(alert) {
+                Ok(r) => match records.iter_mut().find(|x| x.indicator == r.indicator) {
+                    Some(x) => {
+                        x.hits += 1;
+                        x.attributes.severity = x.attributes.severity.max(r.attributes.severity);
+                        x.last_seen = x.last_seen.max(r.last_seen);
+                    }
+                    None => records.push(r),
+                },
+                Err((reason, message)) => {
+                    *rejected.entry(reason).or_default() += 1;
+                    if self.logged < 20 {
+                        self.logged += 1;
+                        self.api.ctx.warn(message);
+                    }
+                }
+            }
+        }
+        let after = page
+            .meta
+            .pointer("/pagination/after")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string);
+        match after {
+            Some(a) if !alerts.is_empty() => self.cp.after = Some(a),
+            _ => {
+                self.cp.detections_since = Some(end);
+                self.cp.detections = false;
+                self.cp.after = None;
+                self.cp.window_end = None;
+                self.done = true;
+            }
+        }
+        Ok(Some(PullBatch {
+            records,
+            rejected,
+            checkpoint: serde_json::to_value(&self.cp).unwrap_or(Value::Null),
+            snapshot_complete: false,
+        }))
+    }
+}
+
 #[async_trait]
 impl Pages for PullState<'_> {
     async fn next_batch(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
         if self.done {
             return Ok(None);
+        }
+        if self.cp.detections {
+            return self.detections().await;
         }
         let since = self
             .cp
@@ -529,13 +670,19 @@ impl Pages for PullState<'_> {
         match after {
             Some(a) if !items.is_empty() => self.cp.after = Some(a),
             _ => {
-                self.cp = Checkpoint {
-                    since: Some(end),
-                    window_end: None,
-                    after: None,
-                };
-                self.done = true;
+                self.cp.since = Some(end);
+                self.cp.after = None;
+                if self.api.ctx.values.flag("pull_detections") {
+                    self.cp.detections = true;
+                } else {
+                    self.cp.window_end = None;
+                    self.done = true;
+                }
             }
+        }
+        // Only a last batch may be empty: go straight on to the detections.
+        if records.is_empty() && rejected.is_empty() && self.cp.detections {
+            return self.detections().await;
         }
         Ok(Some(PullBatch {
             records,

@@ -157,3 +157,26 @@ async fn tokens_are_renewed_and_capacity_skips_the_rest() {
     assert!(!e.message.contains("wrong"));
     handle.stop().await;
 }
+
+#[tokio::test]
+async fn detections_are_sightings_of_their_indicators() {
+    let mut args = Args::new(ID, SECRET);
+    args.alerts = 50;
+    let (handle, _emulator) = start(args).await;
+    let ctx = ctx(&handle);
+    let pulled = drain(&CrowdStrike, &ctx, None, None).await;
+    assert!(pulled.finished, "{:?}", pulled.error);
+    let hits: u64 = pulled
+        .batches
+        .iter()
+        .flat_map(|b| &b.records)
+        .filter(|r| r.attributes.tags.contains("crowdstrike:detection"))
+        .map(|r| r.hits)
+        .sum();
+    let rejected: u64 = pulled.rejected().values().sum();
+    assert_eq!(hits + rejected, 50, "{:?}", pulled.rejected());
+    // The finished checkpoint reads neither IOCs nor detections again.
+    let again = drain(&CrowdStrike, &ctx, pulled.checkpoint(), None).await;
+    assert_eq!(again.records(), 0);
+    handle.stop().await;
+}
