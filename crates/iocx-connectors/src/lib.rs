@@ -37,6 +37,7 @@ pub mod spec;
 pub mod stix_file;
 #[doc(hidden)]
 pub mod testing;
+pub mod threatq;
 pub mod trend_vision_one;
 mod values;
 pub mod webhook;
@@ -66,6 +67,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &sentinelone::SentinelOne,
         &carbon_black::CarbonBlack,
         &servicenow::ServiceNow,
+        &threatq::ThreatQ,
     ]
 }
 
