@@ -38,6 +38,7 @@ pub mod stix_file;
 #[doc(hidden)]
 pub mod testing;
 pub mod threatq;
+pub mod tippingpoint_sms;
 pub mod trend_vision_one;
 mod values;
 pub mod webhook;
@@ -68,6 +69,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &carbon_black::CarbonBlack,
         &servicenow::ServiceNow,
         &threatq::ThreatQ,
+        &tippingpoint_sms::TippingPointSms,
     ]
 }
 
