@@ -3,9 +3,10 @@
 //! - **Auth**: OAuth2 at `POST /api/token`, with client credentials (HTTP Basic) or the password
 //!   grant (e-mail, password and the UI's client id); a 401 fetches a token once more.
 //! - **Pull** a named data collection (saved search): `GET /api/indicators/query/hash/{name}`
-//!   with `cursorMark` paging (`*` first, then `nextCursorMark` until a page is empty). A
-//!   collection is a current view, so each run reads it whole and its last batch completes a
-//!   snapshot: indicators that left the collection stop counting for this source.
+//!   with `cursorMark` paging (`*` first, then `nextCursorMark` until a page is empty). Each run
+//!   reads the collection whole (ThreatQ's `updated_at` becomes last seen); indicators that left
+//!   it are not retired at once but age out with the configuration's aging criteria, because the
+//!   store's snapshot retirement compares last-seen times, which a collection does not move.
 //! - **Push** to "Threat Library": `POST /api/indicators/consume` (bulk upsert, at most 500 per
 //!   request) with the iocx source, attributes for severity and reputation, and the status
 //!   chosen; items the platform refuses (`{"data":{"errors":{"3.value":[…]}}}`) are skipped with
@@ -456,7 +457,7 @@ impl Pages for PullState<'_> {
             records,
             rejected,
             checkpoint: serde_json::to_value(&self.cp).unwrap_or(Value::Null),
-            snapshot_complete: finished,
+            snapshot_complete: false,
         }))
     }
 }
