@@ -1,1 +1,3 @@
-//! iocx-server (being written).
+//! iocx-server: the HTTP surfaces of `iocx serve`.
+
+pub mod edl;

@@ -1,0 +1,161 @@
+//! EDL lists: plain-text indicator lists that firewalls pull (`GET /edl/NAME.txt`).
+//!
+//! A list is defined by an [`EdlList`] (kinds, capacity, format options); its entries come
+//! from an [`EdlSource`] the service core supplies (usually a published rule evaluated
+//! against the store). Rendered lists are cached in memory and carry a strong `ETag`, so a
+//! firewall polling with `If-None-Match` gets `304 Not Modified` without the list being
+//! rebuilt. The cache for a list is regenerated when the source's generation changes
+//! (the core bumps it when indicators or the list definition change) or on
+//! [`EdlState::invalidate`].
+//!
+//! Choices: when more entries match than the capacity allows, the highest `priority`
+//! wins, ties broken by value so the output is stable; `strip_url_scheme` removes
+//! `http://`/`https://` (PAN-OS rejects schemes in URL lists); the ETag is a 128-bit
+//! SipHash-1-3 (fixed keys) of the body, so it is the same on every node that renders
+//! the same list.
+
+mod render;
+
+pub use render::{EdlEntry, EdlList, Rendered, render};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::Mutex;
+
+/// Where EDL definitions and their entries come from.
+#[async_trait::async_trait]
+pub trait EdlSource: Send + Sync + 'static {
+    /// The definition of list `name`, or `None` when no such list is configured.
+    async fn list(&self, name: &str) -> Option<EdlList>;
+    /// A number that changes whenever the entries or definition of `name` may have changed.
+    async fn generation(&self, name: &str) -> u64;
+    /// The candidate entries of `list` (filtering, ordering and capping are done here).
+    ///
+    /// # Errors
+    /// A message describing why the entries could not be read.
+    async fn entries(&self, list: &EdlList) -> Result<Vec<EdlEntry>, String>;
+}
+
+/// Rendered lists by name, with the source generation they were built from.
+type Cache = HashMap<String, (u64, Arc<Rendered>)>;
+
+/// Shared state of the EDL router: the source and the rendered-list cache.
+#[derive(Clone)]
+pub struct EdlState {
+    source: Arc<dyn EdlSource>,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl EdlState {
+    /// State reading lists from `source`.
+    pub fn new(source: Arc<dyn EdlSource>) -> Self {
+        Self {
+            source,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Drops every cached list; the next request regenerates it.
+    pub async fn invalidate(&self) {
+        self.cache.lock().await.clear();
+    }
+
+    /// The rendered list `name`, from the cache when its generation is unchanged.
+    ///
+    /// # Errors
+    /// `Ok(None)` when no such list exists; `Err` with the source's message when the
+    /// entries could not be read.
+    pub async fn get(&self, name: &str) -> Result<Option<Arc<Rendered>>, String> {
+        let generation = self.source.generation(name).await;
+        // One lock for check-and-fill: concurrent pollers of a stale list render it once.
+        let mut cache = self.cache.lock().await;
+        if let Some((g, r)) = cache.get(name)
+            && *g == generation
+        {
+            return Ok(Some(Arc::clone(r)));
+        }
+        let Some(list) = self.source.list(name).await else {
+            cache.remove(name);
+            return Ok(None);
+        };
+        let entries = self.source.entries(&list).await?;
+        let rendered = Arc::new(render(&list, entries));
+        cache.insert(name.to_owned(), (generation, Arc::clone(&rendered)));
+        Ok(Some(rendered))
+    }
+}
+
+/// The EDL routes: `GET /edl/{name}.txt`.
+pub fn router(state: EdlState) -> Router {
+    Router::new()
+        .route("/edl/{file}", get(serve_list))
+        .with_state(state)
+}
+
+async fn serve_list(
+    State(state): State<EdlState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(name) = file.strip_suffix(".txt") else {
+        return (StatusCode::NOT_FOUND, "EDL paths end in .txt\n").into_response();
+    };
+    let rendered = match state.get(name).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no EDL list named {name:?}\n"),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("EDL list {name:?} could not be built: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let etag = HeaderValue::from_str(&rendered.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let not_modified = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| etag_matches(v, &rendered.etag));
+    let common = [
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        StatusCode::OK,
+        common,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        rendered.body.clone(),
+    )
+        .into_response()
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison, RFC 9110 §13.1.2).
+fn etag_matches(header_value: &str, etag: &str) -> bool {
+    let ours = etag.trim_start_matches("W/");
+    header_value
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == ours)
+}
+
+#[cfg(test)]
+mod tests;
