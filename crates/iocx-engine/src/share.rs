@@ -791,7 +791,17 @@ async fn share_body(
         )
         .await?;
     } else if !retract.is_empty() {
-        // A full-state target's replace already dropped them.
+        // A full-state target's replace already dropped them — unless nothing is selected any
+        // more, when no replace ran: send it the empty set.
+        if send.is_empty() {
+            let call = TargetCall {
+                target: plan.target.name.clone(),
+                params: plan.params.clone(),
+                sharing: plan.sharing.name.clone(),
+                batch: None,
+            };
+            plan.connector.push(&plan.ctx, &call, &[]).await?;
+        }
         let now = Timestamp::now();
         let rows: Vec<Delivery> = retract
             .iter()

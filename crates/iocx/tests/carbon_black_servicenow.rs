@@ -147,6 +147,17 @@ fn observables_feed_carbon_black_and_alerts_open_incidents() {
         );
         assert_eq!(feed_values(&carbon, "from-snow"), domains);
 
+        // Nothing selected any more: the feed is emptied.
+        run(&[
+            "rules",
+            "edit",
+            "snow-iocs",
+            "kind = ipv6 and severity > critical",
+        ]);
+        let out = run(&["share", "snow-to-carbon"]);
+        assert!(out.contains(&format!("{domains} retracted")), "{out}");
+        assert_eq!(feed_values(&carbon, "from-snow"), 0);
+
         // Carbon Black alerts → ServiceNow security incidents.
         let rule = "source = carbon and active";
         let alerts = selected(&run(&["rules", "preview", rule]));
