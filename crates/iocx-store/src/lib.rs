@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod cache;
 mod db;
 mod error;
@@ -524,6 +525,165 @@ impl Store {
     pub fn retire_unseen(&self, source_id: i64, seen_before: Timestamp) -> Result<u64> {
         dispatch!(self, b => b.retire_unseen(source_id, seen_before))
     }
+    // ----- users, tokens, sessions, audit -----
+
+    /// How many users exist.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn user_count(&self) -> Result<u64> {
+        read_db!(self, db => access::user_count(db))
+    }
+
+    /// Creates a user with an already hashed password.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the name is taken; database errors.
+    pub fn create_user(&self, name: &str, password_hash: &str, role: Role) -> Result<User> {
+        write_db!(self, db => access::create_user(db, name, password_hash, role))
+    }
+
+    /// The user called `name` and their password hash.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn user(&self, name: &str) -> Result<Option<(User, String)>> {
+        read_db!(self, db => access::user(db, name))
+    }
+
+    /// Every user.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn users(&self) -> Result<Vec<User>> {
+        read_db!(self, db => access::users(db))
+    }
+
+    /// Changes a user; `None` leaves a field as it is. A new password or disabling ends the
+    /// user's sessions. `None` when no such user.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn update_user(
+        &self,
+        name: &str,
+        role: Option<Role>,
+        password_hash: Option<&str>,
+        disabled: Option<bool>,
+    ) -> Result<Option<User>> {
+        write_db!(self, db => access::update_user(db, name, role, password_hash, disabled))
+    }
+
+    /// Deletes a user, their tokens and sessions.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn delete_user(&self, name: &str) -> Result<bool> {
+        write_db!(self, db => access::delete_user(db, name))
+    }
+
+    /// Notes a successful login.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn touch_login(&self, user_id: i64, at: Timestamp) -> Result<()> {
+        write_db!(self, db => access::touch_login(db, user_id, at))
+    }
+
+    /// Creates an API token (stored as its keyed hash).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user; database errors.
+    pub fn create_token(&self, new: &NewToken) -> Result<ApiToken> {
+        write_db!(self, db => access::create_token(db, new))
+    }
+
+    /// The token whose keyed hash is `hash`, and its user, whatever its state.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, User)>> {
+        read_db!(self, db => access::token_by_hash(db, hash))
+    }
+
+    /// The token with `id`.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn token(&self, id: i64) -> Result<Option<ApiToken>> {
+        read_db!(self, db => access::token(db, id))
+    }
+
+    /// Tokens, newest first, of one user or of all.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        read_db!(self, db => access::tokens(db, user))
+    }
+
+    /// Revokes a token; `false` when unknown or revoked already.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn revoke_token(&self, id: i64, at: Timestamp) -> Result<bool> {
+        write_db!(self, db => access::revoke_token(db, id, at))
+    }
+
+    /// Notes a token's use (written at most once a minute).
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn touch_token(&self, id: i64, at: Timestamp) -> Result<()> {
+        write_db!(self, db => access::touch_token(db, id, at))
+    }
+
+    /// Starts a browser session (and drops expired ones).
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn create_session(
+        &self,
+        hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        write_db!(self, db => access::create_session(db, hash, user_id, csrf, expires_at))
+    }
+
+    /// The unexpired session whose keyed hash is `hash`.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn session(&self, hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        read_db!(self, db => access::session(db, hash, now))
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn delete_session(&self, hash: &str) -> Result<bool> {
+        write_db!(self, db => access::delete_session(db, hash))
+    }
+
+    /// Appends to the audit log.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn audit(&self, entry: &NewAudit) -> Result<()> {
+        write_db!(self, db => access::audit(db, entry))
+    }
+
+    /// Reads the audit log, newest first.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        read_db!(self, db => access::audit_log(db, query))
+    }
+
     // ----- rules and allow-lists -----
 
     /// The rule called `name`.
@@ -808,6 +968,29 @@ impl Store {
             .collect();
         // Ids start at 1 on both backends.
         self.select_ids(&filter.sql, &params, 0, i64::MAX)
+    }
+
+    /// `(id, changed)` of the indicators a compiled filter selects, ordered by their last
+    /// material change then id, after the `(changed, id)` position `after`, at most `limit`.
+    ///
+    /// # Errors
+    /// On database errors, a malformed filter among them.
+    pub fn select_changed(
+        &self,
+        filter_sql: &str,
+        params: &[SqlValue],
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        read_db!(self, db => share_queries::select_changed(db, filter_sql, params, after, limit))
+    }
+
+    /// The time of the latest material change of any indicator (0 when the store is empty).
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn last_change(&self) -> Result<i64> {
+        read_db!(self, db => share_queries::last_change(db))
     }
 
     /// How many indicators a compiled filter selects.

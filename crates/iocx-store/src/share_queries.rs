@@ -131,3 +131,32 @@ pub(crate) fn count_matching(db: &mut impl Db, filter: &str, params: &[SqlValue]
         )?
         .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
+
+/// `(id, changed)` of indicators selected by a filter, in order of `(changed, id)` after
+/// `after`, at most `limit`: the pages of a TAXII collection or a change feed.
+pub(crate) fn select_changed(
+    db: &mut impl Db,
+    filter: &str,
+    params: &[SqlValue],
+    after: (i64, i64),
+    limit: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let (changed, id) = after;
+    db.all(
+        &format!(
+            "SELECT i.id, i.changed FROM indicator i WHERE (i.changed > {changed} OR (i.changed = {changed} AND i.id > {id})) \
+             AND ({filter}) ORDER BY i.changed, i.id LIMIT {}",
+            limit.max(0)
+        ),
+        &vals(params),
+        |r| Ok((r.int(0)?, r.int(1)?)),
+    )
+}
+
+/// The latest material change in the store (0 when empty): cheap with the `changed` index.
+pub(crate) fn last_change(db: &mut impl Db) -> Result<i64> {
+    Ok(db
+        .one("SELECT max(changed) FROM indicator", &[], |r| r.opt_int(0))?
+        .flatten()
+        .unwrap_or(0))
+}

@@ -128,6 +128,35 @@ pub struct IndicatorDetail {
     pub observations: Vec<SourceObservation>,
 }
 
+impl IndicatorDetail {
+    /// The indicator as the feed writers (and the TAXII server) take it.
+    pub fn export_row(&self) -> iocx_model::feed::ExportRow<'_> {
+        iocx_model::feed::ExportRow {
+            indicator: &self.indicator,
+            severity: self.aggregate.severity,
+            reputation: self.aggregate.reputation.get(),
+            tags: self.aggregate.tags.as_slice(),
+            first_seen: self.aggregate.first_seen,
+            last_seen: self.aggregate.last_seen,
+            modified: self.changed,
+            expires: self.aggregate.expires,
+            hits: self.aggregate.hits,
+            sources: self
+                .observations
+                .iter()
+                .filter(|o| !o.observation.echo)
+                .map(|o| o.source.as_str())
+                .collect(),
+            active: self.active,
+            safe: self.aggregate.safe,
+            comment: self
+                .observations
+                .iter()
+                .find_map(|o| o.observation.attributes.comment.as_deref()),
+        }
+    }
+}
+
 /// Which indicators an export or listing covers.
 #[derive(Debug, Clone, Default)]
 pub struct ExportFilter {
@@ -617,4 +646,160 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+}
+
+/// What a user or token may do. Each role can do everything the one below it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything except secrets; changes nothing.
+    Viewer,
+    /// Also edits indicators (tags, safe marks), rules, allow-lists and sharings, and runs jobs.
+    Analyst,
+    /// Also manages configurations, users, tokens and settings, and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
+
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role called `text`.
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A local user (the password hash stays in the store layer's callers that verify it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Store id.
+    pub id: i64,
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Whether logins and the user's tokens are refused.
+    pub disabled: bool,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Last successful login.
+    pub last_login_at: Option<Timestamp>,
+}
+
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    /// Store id.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// The user it acts as.
+    pub user: String,
+    /// Its role (at most its user's).
+    pub role: Role,
+    /// The token's first characters, to recognise it.
+    pub prefix: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// Last used (to the minute).
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// What it is for.
+    pub name: String,
+    /// The user it acts as.
+    pub user: String,
+    /// Its role.
+    pub role: Role,
+    /// The keyed hash of the token.
+    pub hash: String,
+    /// The token's first characters.
+    pub prefix: String,
+    /// When it stops working.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Its user.
+    pub user: User,
+    /// The CSRF token state-changing requests must echo.
+    pub csrf: String,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// An audit entry to write.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    /// Who: `user:NAME`, `token:NAME@USER`, `cli:USER`.
+    pub actor: String,
+    /// What, e.g. `configuration.update`.
+    pub action: String,
+    /// On what, e.g. the configuration's name.
+    pub target: String,
+    /// The state before, as JSON with secrets masked.
+    pub before: Option<String>,
+    /// The state after, as JSON with secrets masked.
+    pub after: Option<String>,
+}
+
+/// An audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Store id (increasing).
+    pub id: i64,
+    /// When, in milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Before.
+    pub before: Option<serde_json::Value>,
+    /// After.
+    pub after: Option<serde_json::Value>,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only entries older than this id (keyset paging).
+    pub before_id: Option<i64>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only actions starting with this.
+    pub action: Option<String>,
+    /// Only this target.
+    pub target: Option<String>,
+    /// At most this many (1–1000).
+    pub limit: i64,
 }

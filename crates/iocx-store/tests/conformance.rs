@@ -53,6 +53,7 @@ conformance!(
     changing_aging_recomputes_activity,
     rules_lists_and_sharings_round_trip,
     the_ledger_and_outbox_record_batches,
+    users_tokens_sessions_and_audit,
 );
 
 const T0: i64 = 1_790_000_000;
@@ -1115,4 +1116,116 @@ fn the_ledger_and_outbox_record_batches(store: &Store) {
     assert_eq!(store.deliveries_for_indicator(1).unwrap().len(), 1);
     assert!(store.delete_sharing("s").unwrap());
     assert!(store.deliveries_of(s.id, &[1, 2]).unwrap().is_empty());
+}
+
+fn users_tokens_sessions_and_audit(store: &Store) {
+    assert_eq!(store.user_count().unwrap(), 0);
+    let admin = store
+        .create_user("admin", "$argon2id$h1", Role::Admin)
+        .unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    assert!(matches!(
+        store.create_user("admin", "x", Role::Viewer),
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_user("vic", "$argon2id$h2", Role::Viewer)
+        .unwrap();
+    assert_eq!(store.user_count().unwrap(), 2);
+    let (u, hash) = store.user("vic").unwrap().unwrap();
+    assert_eq!((u.role, hash.as_str()), (Role::Viewer, "$argon2id$h2"));
+
+    let token = store
+        .create_token(&NewToken {
+            name: "ci".into(),
+            user: "vic".into(),
+            role: Role::Viewer,
+            hash: "keyed-hash-1".into(),
+            prefix: "iocx_ab".into(),
+            expires_at: Some(Timestamp(T0 + 86_400)),
+        })
+        .unwrap();
+    let (found, owner) = store.token_by_hash("keyed-hash-1").unwrap().unwrap();
+    assert_eq!((found.id, owner.name.as_str()), (token.id, "vic"));
+    assert!(store.token_by_hash("other").unwrap().is_none());
+    store.touch_token(token.id, Timestamp(T0)).unwrap();
+    store.touch_token(token.id, Timestamp(T0 + 10)).unwrap();
+    assert_eq!(
+        store.token(token.id).unwrap().unwrap().last_used_at,
+        Some(Timestamp(T0)),
+        "touched at most once a minute"
+    );
+    assert_eq!(store.tokens(Some("vic")).unwrap().len(), 1);
+    assert_eq!(store.tokens(Some("admin")).unwrap().len(), 0);
+    assert!(store.revoke_token(token.id, Timestamp(T0 + 5)).unwrap());
+    assert!(!store.revoke_token(token.id, Timestamp(T0 + 6)).unwrap());
+    assert_eq!(
+        store.tokens(None).unwrap()[0].revoked_at,
+        Some(Timestamp(T0 + 5))
+    );
+
+    let now = Timestamp::now();
+    store
+        .create_session("sess-1", u.id, "csrf-1", now.plus(3600))
+        .unwrap();
+    let s = store.session("sess-1", now).unwrap().unwrap();
+    assert_eq!((s.user.name.as_str(), s.csrf.as_str()), ("vic", "csrf-1"));
+    assert!(
+        store.session("sess-1", now.plus(3601)).unwrap().is_none(),
+        "expired"
+    );
+    // A new password ends the user's sessions.
+    let changed = store
+        .update_user("vic", Some(Role::Analyst), Some("$argon2id$h3"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.role, Role::Analyst);
+    assert!(store.session("sess-1", now).unwrap().is_none());
+    assert!(
+        store
+            .update_user("nobody", None, None, Some(true))
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.delete_user("vic").unwrap());
+    assert!(store.token_by_hash("keyed-hash-1").unwrap().is_none());
+    assert_eq!(store.users().unwrap().len(), 1);
+
+    for i in 0..5 {
+        store
+            .audit(&NewAudit {
+                actor: "user:admin".into(),
+                action: if i % 2 == 0 {
+                    "rule.create"
+                } else {
+                    "sharing.update"
+                }
+                .into(),
+                target: format!("r{i}"),
+                before: None,
+                after: Some(format!("{{\"n\":{i}}}")),
+            })
+            .unwrap();
+    }
+    let all = store
+        .audit_log(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].target, "r4", "newest first");
+    assert_eq!(all[0].after, Some(serde_json::json!({"n": 4})));
+    let page = store
+        .audit_log(&AuditQuery {
+            before_id: Some(all[1].id),
+            action: Some("rule.".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        ["r2", "r0"]
+    );
 }

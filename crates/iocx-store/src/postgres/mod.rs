@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_severity_index.sql"),
     ),
+    (4, include_str!("../../migrations/postgres/0004_access.sql")),
 ];
 
 /// A lock id for migrations, so that nodes starting together migrate once.

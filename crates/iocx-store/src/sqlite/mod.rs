@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_severity_index.sql"),
     ),
+    (4, include_str!("../../migrations/sqlite/0004_access.sql")),
 ];
 
 /// Page cache of the writer connection (KiB, negative as SQLite wants it): big enough to hold
