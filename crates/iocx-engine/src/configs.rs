@@ -192,7 +192,7 @@ fn merged_input(
     input
 }
 
-fn connector_of(name: &str) -> Result<&'static dyn Connector, EngineError> {
+pub(crate) fn connector_of(name: &str) -> Result<&'static dyn Connector, EngineError> {
     iocx_connectors::connector(name).ok_or_else(|| {
         let known: Vec<&str> = iocx_connectors::registry()
             .iter()

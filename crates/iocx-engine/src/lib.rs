@@ -16,7 +16,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod configs;
+pub mod counters;
 pub mod explain;
 pub mod lease;
 pub mod pull;

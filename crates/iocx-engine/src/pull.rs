@@ -208,6 +208,29 @@ async fn pull_leased(
         .call(move |s| s.finish_run(id, state, &counts_json, error.as_deref()))
         .await?;
     let run = store.call(move |s| s.run(id)).await?.unwrap_or(run);
+    let c = &counts;
+    let labels = [("configuration", name)];
+    crate::counters::add("iocx_pull_new_total", &labels, c.new as f64);
+    crate::counters::add("iocx_pull_updated_total", &labels, c.updated as f64);
+    crate::counters::add("iocx_pull_unchanged_total", &labels, c.unchanged as f64);
+    crate::counters::add("iocx_pull_echoes_total", &labels, c.echoes as f64);
+    crate::counters::add(
+        "iocx_pull_rejected_total",
+        &labels,
+        c.rejected.values().sum::<u64>() as f64,
+    );
+    crate::counters::add("iocx_pull_retired_total", &labels, c.retired as f64);
+    let run_labels = [
+        ("kind", "pull"),
+        ("subject", name),
+        ("state", run.state.as_str()),
+    ];
+    crate::counters::add("iocx_runs_total", &run_labels, 1.0);
+    crate::counters::add(
+        "iocx_run_seconds_total",
+        &[("kind", "pull"), ("subject", name)],
+        (Timestamp::now().0 - started.0).max(0) as f64,
+    );
     match outcome {
         Ok(counts) => {
             on_batch(&counts);

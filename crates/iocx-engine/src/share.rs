@@ -732,6 +732,30 @@ async fn share_leased(
         .call(move |s| s.finish_run(id, state, &counts_json, error.as_deref()))
         .await?;
     let run = engine.store.call(move |s| s.run(id)).await?.unwrap_or(run);
+    let name = run.subject.as_str();
+    let labels = [("sharing", name)];
+    crate::counters::add("iocx_shared_total", &labels, counts.shared as f64);
+    crate::counters::add("iocx_share_failed_total", &labels, counts.failed as f64);
+    crate::counters::add("iocx_retracted_total", &labels, counts.retracted as f64);
+    crate::counters::add(
+        "iocx_share_skipped_total",
+        &labels,
+        counts.skipped.values().sum::<u64>() as f64,
+    );
+    crate::counters::add(
+        "iocx_runs_total",
+        &[
+            ("kind", "share"),
+            ("subject", name),
+            ("state", run.state.as_str()),
+        ],
+        1.0,
+    );
+    crate::counters::add(
+        "iocx_run_seconds_total",
+        &[("kind", "share"), ("subject", name)],
+        (run.ended_at.unwrap_or(run.started_at).0 - run.started_at.0).max(0) as f64,
+    );
     outcome.map(|()| (run, counts))
 }
 

@@ -13,7 +13,9 @@ use std::path::Path;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 
 /// The environment variable holding the master key.
 pub const MASTER_KEY_ENV: &str = "IOCX_MASTER_KEY";
@@ -25,6 +27,8 @@ const VERSION: u8 = 1;
 #[derive(Clone)]
 pub struct Vault {
     cipher: XChaCha20Poly1305,
+    /// A key for [`Vault::keyed_hash`], derived from the master key (never the master key).
+    hash_key: [u8; 32],
     origin: String,
 }
 
@@ -57,10 +61,26 @@ pub enum VaultError {
 impl Vault {
     /// A vault with this 32-byte key.
     pub fn from_key(key: [u8; 32], origin: impl Into<String>) -> Vault {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"iocx keyed-hash key v1");
         Vault {
             cipher: XChaCha20Poly1305::new((&key).into()),
+            hash_key: mac.finalize().into_bytes().into(),
             origin: origin.into(),
         }
+    }
+
+    /// A keyed hash (HMAC-SHA-256, hex) of `data` in the domain `label`, for values that are
+    /// stored only to be recognised again: API tokens, session cookies. Without the master key
+    /// a stolen database does not let anyone test guesses against them.
+    pub fn keyed_hash(&self, label: &str, data: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// The vault of an installation: the key from the environment, else from `data_dir/master.key`

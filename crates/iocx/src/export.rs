@@ -29,29 +29,7 @@ pub struct Args {
 
 /// Converts a stored indicator to what the writers take.
 pub fn export_row(d: &IndicatorDetail) -> ExportRow<'_> {
-    ExportRow {
-        indicator: &d.indicator,
-        severity: d.aggregate.severity,
-        reputation: d.aggregate.reputation.get(),
-        tags: d.aggregate.tags.as_slice(),
-        first_seen: d.aggregate.first_seen,
-        last_seen: d.aggregate.last_seen,
-        modified: d.changed,
-        expires: d.aggregate.expires,
-        hits: d.aggregate.hits,
-        sources: d
-            .observations
-            .iter()
-            .filter(|o| !o.observation.echo)
-            .map(|o| o.source.as_str())
-            .collect(),
-        active: d.active,
-        safe: d.aggregate.safe,
-        comment: d
-            .observations
-            .iter()
-            .find_map(|o| o.observation.attributes.comment.as_deref()),
-    }
+    d.export_row()
 }
 
 /// Runs `iocx export`.

@@ -5,7 +5,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use iocx_connectors::Values;
 use iocx_engine::rules;
 use iocx_engine::share::{ShareMode, preview, run_share};
 use iocx_model::rule::AllowList;
@@ -389,19 +388,13 @@ fn save_rule(
     exclusions: Vec<String>,
     muted: bool,
 ) -> anyhow::Result<ExitCode> {
-    let parsed = rules::parse(expression)?;
-    for list in &exclusions {
-        if store.allowlist(list)?.is_none() {
-            bail!("--exclude {list}: no allow-list by that name (see `iocx lists list`)");
-        }
-    }
-    let saved = store.save_rule(
-        &a.name,
-        &parsed.to_string(),
-        &description,
-        &exclusions,
+    let input = iocx_engine::admin::RuleInput {
+        expression: expression.to_string(),
+        description,
+        exclusions,
         muted,
-    )?;
+    };
+    let saved = iocx_engine::admin::save_rule(store, &a.name, &input)?;
     if global.json {
         print_json(&saved)?;
     } else {
@@ -691,16 +684,8 @@ fn set_enabled(
 
 fn spec_of(s: &iocx_store::SharingRow, enabled: bool) -> SharingSpec {
     SharingSpec {
-        name: s.name.clone(),
-        description: s.description.clone(),
         enabled,
-        sources: s.sources.clone(),
-        rule: s.rule.clone(),
-        destination: s.destination.clone(),
-        target: s.target.clone(),
-        params: s.params.clone(),
-        interval_secs: s.interval_secs,
-        after_pull: s.after_pull,
+        ..iocx_engine::admin::spec_of(s)
     }
 }
 
@@ -711,80 +696,25 @@ fn save_sharing(
     mut spec: SharingSpec,
     a: &SharingArgs,
 ) -> anyhow::Result<ExitCode> {
-    let store = &engine.store;
-    if store.rule(&spec.rule)?.is_none() {
-        bail!(
-            "--rule {}: no rule by that name (see `iocx rules list`)",
-            spec.rule
-        );
-    }
-    let destination = store.configuration(&spec.destination)?.with_context(|| {
-        format!(
-            "--destination {}: no configuration by that name",
-            spec.destination
-        )
-    })?;
-    let connector = iocx_connectors::connector(&destination.connector).with_context(|| {
-        format!(
-            "{} uses the unknown connector {}",
-            destination.name, destination.connector
-        )
-    })?;
-    if !connector.spec().capabilities.push {
-        bail!(
-            "--destination {}: {} cannot receive indicators",
-            destination.name,
-            destination.connector
-        );
-    }
-    // A connector whose targets depend on the live tool (an external program) is asked.
-    let targets = if connector.spec().targets.is_empty() {
-        let runtime = tokio::runtime::Runtime::new()?;
-        runtime
-            .block_on(iocx_engine::configs::targets(engine, &destination))
-            .with_context(|| format!("--destination {}: listing its targets", destination.name))?
-    } else {
-        connector.spec().targets.clone()
-    };
-    let target = targets
-        .iter()
-        .find(|t| t.name == spec.target)
-        .with_context(|| {
-            let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-            format!(
-                "--target {}: {} offers {}",
-                spec.target,
-                destination.connector,
-                if names.is_empty() {
-                    "no targets".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )
-        })?;
-    for s in &spec.sources {
-        if !store.sources()?.iter().any(|x| &x.name == s) {
-            bail!("--source {s}: no configuration or source by that name");
-        }
-    }
+    let mut pairs = Vec::new();
     for p in &a.params {
         let (k, v) = p
             .split_once('=')
             .with_context(|| format!("--param {p:?}: write KEY=VALUE"))?;
-        spec.params
-            .insert(k.to_string(), Values::parse_text(&target.fields, k, v)?);
+        pairs.push((k.to_string(), v.to_string()));
     }
-    let validated = Values::validate(&target.fields, &spec.params)?;
-    spec.params = validated.public_part();
     if let Some(i) = &a.interval {
         spec.interval_secs = iocx_model::parse_duration(i)
             .map_err(anyhow::Error::msg)?
             .max(60);
     }
-    let saved = store.save_sharing(existing, &spec)?;
-    if saved.enabled {
-        store.set_job_due(&format!("share:{}", saved.name), Timestamp::now())?;
-    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let saved = runtime.block_on(iocx_engine::admin::save_sharing(
+        engine,
+        existing,
+        spec,
+        iocx_engine::admin::ParamInput::Text(pairs),
+    ))?;
     if global.json {
         print_json(&saved)?;
     } else {
