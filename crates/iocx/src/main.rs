@@ -15,6 +15,7 @@ mod export;
 mod import;
 mod runs;
 mod search;
+mod serve;
 mod sharing;
 mod sim;
 
@@ -72,6 +73,14 @@ enum Command {
     Share(sharing::ShareArgs),
     /// Why an indicator is, or is not, shared by each sharing.
     Explain(sharing::ExplainArgs),
+    /// Run the service: REST API, TAXII 2.1, EDL lists, metrics and the scheduler.
+    Serve(serve::Args),
+    /// Users who log in to the API and console.
+    #[command(subcommand)]
+    Users(serve::UsersCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(serve::TokensCommand),
     /// Run the scheduler (pulls on schedule, leased jobs) without the HTTP server.
     Worker(runs::WorkerArgs),
     /// Run a vendor API emulator in the foreground.
@@ -84,8 +93,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_logging(&cli.global);
+    if !matches!(cli.command, Command::Serve(_)) {
+        common::init_logging(&cli.global);
+    }
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Users(command) => serve::users(&cli.global, command),
+        Command::Tokens(command) => serve::tokens(&cli.global, command),
         Command::Import(args) => import::run(&cli.global, args),
         Command::Export(args) => export::run(&cli.global, args),
         Command::Search(args) => search::search(&cli.global, args),

@@ -8,7 +8,7 @@ use iocx_engine::pull::{PullCounts, Trigger, run_pull};
 use iocx_store::Run;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Global, print_json, show_progress, thousands};
+use crate::common::{Global, print_json, show_progress, shutdown_signal, thousands};
 
 /// `iocx pull` arguments.
 #[derive(Debug, clap::Args)]
@@ -43,26 +43,6 @@ pub struct WorkerArgs {
     /// The most jobs this process runs at once.
     #[arg(long, default_value_t = 4)]
     pub max_jobs: usize,
-}
-
-fn shutdown_signal(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            } else {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        cancel.cancel();
-    });
 }
 
 /// Runs `iocx pull NAME`.

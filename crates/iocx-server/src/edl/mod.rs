@@ -92,7 +92,7 @@ impl EdlState {
 }
 
 /// The EDL routes: `GET /edl/{name}.txt`.
-pub fn router(state: EdlState) -> Router {
+pub fn router<S: Clone + Send + Sync + 'static>(state: EdlState) -> Router<S> {
     Router::new()
         .route("/edl/{file}", get(serve_list))
         .with_state(state)
