@@ -75,6 +75,13 @@ enum Command {
     Explain(sharing::ExplainArgs),
     /// Run the service: REST API, TAXII 2.1, EDL lists, metrics and the scheduler.
     Serve(serve::Args),
+    /// The demo: `iocx serve --demo` (emulators of Trend Vision One and Netskope sharing both
+    /// ways).
+    Demo {
+        /// The address to listen on.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Users who log in to the API and console.
     #[command(subcommand)]
     Users(serve::UsersCommand),
@@ -93,11 +100,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Demo { .. }) {
         common::init_logging(&cli.global);
     }
     let result = match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Demo { listen } => serve::run(
+            &cli.global,
+            serve::Args {
+                listen,
+                config: None,
+                demo: true,
+            },
+        ),
         Command::Users(command) => serve::users(&cli.global, command),
         Command::Tokens(command) => serve::tokens(&cli.global, command),
         Command::Import(args) => import::run(&cli.global, args),

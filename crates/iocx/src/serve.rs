@@ -86,7 +86,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let mut engine = global.engine()?;
     engine.options.max_concurrent = config.scheduler.max_jobs;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let demo_path = demo_dir.as_ref().map(|d| d.path().to_path_buf());
+    let demo_dir_set = demo_dir.is_some();
     runtime.block_on(async move {
         let cancel = CancellationToken::new();
         shutdown_signal(cancel.clone());
@@ -96,11 +96,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr().context("the listener's address")?;
         let scheme = if config.server.tls_cert.is_some() { "https" } else { "http" };
         let app = iocx_server::app(engine, config, cancel.clone()).await?;
-        iocx_engine::rules::ensure_builtin_allowlists(app.store())?;
+        let store = app.store().clone();
+        tokio::task::spawn_blocking(move || iocx_engine::rules::ensure_builtin_allowlists(&store))
+            .await
+            .context("preparing the built-in allow-lists")??;
         let password = iocx_server::auth::bootstrap_admin(&app).await?;
-        let demo = match &demo_path {
-            Some(dir) => Some(start_demo(&app.engine, dir).await?),
-            None => None,
+        let demo = if demo_dir_set {
+            Some(start_demo(&app.engine).await?)
+        } else {
+            None
         };
         println!("iocx {} serving on {scheme}://{address}/", env!("CARGO_PKG_VERSION"));
         println!("  store:    {}", app.store().describe());
@@ -144,7 +148,7 @@ struct Demo {
 /// Starts the emulators and configures the seeds' scenario: Netskope alerts → Trend Vision
 /// One's Suspicious Object List, Trend Vision One's objects → a Netskope URL list and the
 /// file hash list.
-async fn start_demo(engine: &Engine, dir: &std::path::Path) -> anyhow::Result<Demo> {
+async fn start_demo(engine: &Engine) -> anyhow::Result<Demo> {
     use iocx_sim::{netskope as ns, trend_vision_one as tv1};
     let ns_token = iocx_server::auth::random_secret(18);
     let ns_v1 = iocx_server::auth::random_secret(18);
@@ -163,70 +167,77 @@ async fn start_demo(engine: &Engine, dir: &std::path::Path) -> anyhow::Result<De
     tv1_args.objects = 150;
     let (tv1_handle, _) = tv1::start(listener, &tv1_args).await?;
     let (netskope_url, vision_one_url) = (ns_handle.base_url.clone(), tv1_handle.base_url.clone());
-    let _ = dir;
-    let store = &engine.store;
-    let vault = &engine.vault;
-    let change = |set: &[(&str, &str)], secrets: &[(&str, &str)], range: i64| ConfigChange {
-        set: set.iter().map(|(k, v)| (k.to_string(), json!(v))).collect(),
-        secrets: secrets
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        interval_secs: Some(60),
-        initial_range_days: Some(range),
-        ..ConfigChange::default()
-    };
-    configs::create(
-        store,
-        vault,
-        "netskope",
-        "netskope",
-        &change(
-            &[("tenant", &netskope_url)],
-            &[("token", &ns_token), ("v1_token", &ns_v1)],
-            90,
-        ),
-    )?;
-    configs::create(
-        store,
-        vault,
-        "vision-one",
-        "trend_vision_one",
-        &change(
-            &[("base_url", &vision_one_url)],
-            &[("token", &tv1_token)],
-            365,
-        ),
-    )?;
-    let rule = |expression: &str, description: &str| admin::RuleInput {
-        expression: expression.into(),
-        description: description.into(),
-        ..admin::RuleInput::default()
-    };
-    admin::save_rule(
-        store,
-        "netskope-threats",
-        &rule(
-            "kind in (url, sha256) and source = netskope",
-            "Malsite URLs and malware hashes Netskope alerted on",
-        ),
-    )?;
-    admin::save_rule(
-        store,
-        "vision-one-web",
-        &rule(
-            "kind in (url, domain, ipv4) and source = vision-one and active",
-            "Suspicious web objects from Trend Vision One",
-        ),
-    )?;
-    admin::save_rule(
-        store,
-        "vision-one-hashes",
-        &rule(
-            "kind in (md5, sha256) and source = vision-one and active",
-            "Suspicious file hashes from Trend Vision One",
-        ),
-    )?;
+    let blocking_engine = engine.clone();
+    let (ns_url, tv1_url) = (netskope_url.clone(), vision_one_url.clone());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let store = &blocking_engine.store;
+        let vault = &blocking_engine.vault;
+        let (netskope_url, vision_one_url) = (ns_url, tv1_url);
+        let change = |set: &[(&str, &str)], secrets: &[(&str, &str)], range: i64| ConfigChange {
+            set: set.iter().map(|(k, v)| (k.to_string(), json!(v))).collect(),
+            secrets: secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            interval_secs: Some(60),
+            initial_range_days: Some(range),
+            ..ConfigChange::default()
+        };
+        configs::create(
+            store,
+            vault,
+            "netskope",
+            "netskope",
+            &change(
+                &[("tenant", &netskope_url)],
+                &[("token", &ns_token), ("v1_token", &ns_v1)],
+                90,
+            ),
+        )?;
+        configs::create(
+            store,
+            vault,
+            "vision-one",
+            "trend_vision_one",
+            &change(
+                &[("base_url", &vision_one_url)],
+                &[("token", &tv1_token)],
+                365,
+            ),
+        )?;
+        let rule = |expression: &str, description: &str| admin::RuleInput {
+            expression: expression.into(),
+            description: description.into(),
+            ..admin::RuleInput::default()
+        };
+        admin::save_rule(
+            store,
+            "netskope-threats",
+            &rule(
+                "kind in (url, sha256) and source = netskope",
+                "Malsite URLs and malware hashes Netskope alerted on",
+            ),
+        )?;
+        admin::save_rule(
+            store,
+            "vision-one-web",
+            &rule(
+                "kind in (url, domain, ipv4) and source = vision-one and active",
+                "Suspicious web objects from Trend Vision One",
+            ),
+        )?;
+        admin::save_rule(
+            store,
+            "vision-one-hashes",
+            &rule(
+                "kind in (md5, sha256) and source = vision-one and active",
+                "Suspicious file hashes from Trend Vision One",
+            ),
+        )?;
+        Ok(())
+    })
+    .await
+    .context("configuring the demo")??;
     // name, source, rule, destination, target, list name
     let sharings = [
         (
