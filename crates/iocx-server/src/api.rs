@@ -331,9 +331,12 @@ async fn search(
         terms.push(format!("source = {}", quote(s)));
     }
     if let Some(s) = &q.severity {
-        let sev: Severity = s
-            .parse()
-            .map_err(|_| ApiError::invalid("severity", "unknown, low, medium, high or critical"))?;
+        let sev = Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::invalid("severity", "unknown, low, medium, high or critical")
+            })?;
         terms.push(format!("severity >= {}", sev.as_str()));
     }
     match q.active {
@@ -354,7 +357,10 @@ async fn search(
     let field = if q.rule.is_some() { "rule" } else { "query" };
     let compiled = sources::compile(&app, row, field).await?;
     let (sql, params) = (compiled.sql.clone(), compiled.params.clone());
-    let after = q.after.unwrap_or(0).max(0);
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::invalid("after", "a position from `next`"));
+    }
     let ids = app
         .store()
         .call(move |s| s.select_ids(&sql, &params, after, limit))
@@ -1406,6 +1412,21 @@ async fn runs(State(app): AppState, who: Principal, Q(q): Q<RunsQuery>) -> ApiRe
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 1000"));
     }
+    if q.kind
+        .as_deref()
+        .is_some_and(|k| !matches!(k, "pull" | "share" | "import"))
+    {
+        return Err(ApiError::invalid("kind", "pull, share or import"));
+    }
+    if q.state
+        .as_deref()
+        .is_some_and(|k| !matches!(k, "running" | "succeeded" | "failed" | "interrupted"))
+    {
+        return Err(ApiError::invalid(
+            "state",
+            "running, succeeded, failed or interrupted",
+        ));
+    }
     let subject = q.subject.clone();
     // Filters beyond the subject apply to a wider window read newest first.
     let filtered = q.state.is_some() || q.kind.is_some();
@@ -1684,6 +1705,9 @@ async fn audit(State(app): AppState, who: Principal, Q(q): Q<AuditQ>) -> ApiResu
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 1000"));
+    }
+    if q.before.is_some_and(|b| b < 0) {
+        return Err(ApiError::invalid("before", "an id from `next`"));
     }
     let query = AuditQuery {
         before_id: q.before,

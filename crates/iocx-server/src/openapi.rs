@@ -36,6 +36,9 @@ const fn op(
 }
 
 const NAME: &[(&str, &str, &str)] = &[("name", "path", "string")];
+
+/// What names of configurations, rules, lists, sharings, users and sources look like.
+const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 const ID: &[(&str, &str, &str)] = &[("id", "path", "integer")];
 
 /// Every operation: method, path, summary, the role it needs, parameters
@@ -499,12 +502,25 @@ const OPS: &[Op] = &[
 
 fn schemas() -> Value {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    // Request bodies: unknown keys are refused (a misspelt key never passes silently).
+    // Optional members may also be null (as serde reads an absent `Option`).
+    let req = |mut props: Value, required: &[&str]| {
+        if let Some(map) = props.as_object_mut() {
+            for (k, v) in map.iter_mut() {
+                if !required.contains(&k.as_str()) {
+                    *v = json!({"anyOf": [v.clone(), {"type": "null"}]});
+                }
+            }
+        }
+        json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+    };
+    let name = json!({"type": "string", "pattern": NAME_PATTERN});
     let str_map = json!({"type": "object", "additionalProperties": {"type": "string"}});
     json!({
         "Any": {"type": "object"},
         "List": {"type": "object", "properties": {"items": {"type": "array"}}, "required": ["items"]},
         "Error": obj(json!({"error": obj(json!({"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}), &["code", "message"])}), &["error"]),
-        "Login": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
+        "Login": req(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
         "Session": obj(json!({"user": {"type": "object"}, "csrf_token": {"type": "string"}, "expires_at": {"type": "string"}}), &["user", "csrf_token"]),
         "Me": obj(json!({"user": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}, "actor": {"type": "string"}}), &["user", "role"]),
         "Role": {"type": "string", "enum": ["viewer", "analyst", "admin"]},
@@ -512,16 +528,16 @@ fn schemas() -> Value {
         "Kind": {"type": "string", "enum": ["url", "domain", "ipv4", "ipv6", "cidr", "md5", "sha1", "sha256", "email"]},
         "IndicatorPage": obj(json!({"items": {"type": "array", "items": {"type": "object"}}, "next": {"type": ["string", "null"]}}), &["items"]),
         "IndicatorDetail": obj(json!({"indicator": {"type": "object"}, "deliveries": {"type": "array"}, "explain": {"type": "array"}}), &["indicator"]),
-        "AddIndicators": obj(json!({
-            "source": {"type": "string"},
-            "indicators": {"type": "array", "minItems": 1, "maxItems": 100000, "items": obj(json!({
+        "AddIndicators": req(json!({
+            "source": name,
+            "indicators": {"type": "array", "minItems": 1, "maxItems": 100000, "items": req(json!({
                 "value": {"type": "string"}, "kind": {"$ref": "#/components/schemas/Kind"}, "severity": {"$ref": "#/components/schemas/Severity"},
                 "reputation": {"type": "integer", "minimum": 1, "maximum": 10}, "tags": {"type": "array", "items": {"type": "string"}},
                 "comment": {"type": "string"}, "expires": {"type": "string", "format": "date-time"}, "safe": {"type": "boolean"}}), &["value"])}
         }), &["source", "indicators"]),
         "AddResult": obj(json!({"new": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}, "rejected": {"type": "array"}}), &["new", "rejected"]),
-        "Configuration": obj(json!({
-            "name": {"type": "string"}, "connector": {"type": "string"}, "enabled": {"type": "boolean"},
+        "Configuration": req(json!({
+            "name": name, "connector": {"type": "string"}, "enabled": {"type": "boolean"},
             "values": {"type": "object"}, "secrets": str_map, "unset": {"type": "array", "items": {"type": "string"}},
             "interval_secs": {"type": "integer"}, "aging_days": {"type": "integer"}, "override_reputation": {"type": ["integer", "null"]},
             "initial_range_days": {"type": "integer"}, "polling": {"type": "boolean"}, "verify_tls": {"type": "boolean"},
@@ -529,21 +545,21 @@ fn schemas() -> Value {
         "ConfigurationSaved": obj(json!({"configuration": {"type": "object"}, "warnings": {"type": "array", "items": {"type": "string"}}}), &["configuration"]),
         "TestResult": obj(json!({"ok": {"type": "boolean"}, "message": {"type": "string"}}), &["ok", "message"]),
         "Started": obj(json!({"started": {"type": "boolean"}, "runs": {"type": "string"}}), &["started"]),
-        "Rule": obj(json!({"name": {"type": "string"}, "expression": {"type": "string"}, "description": {"type": "string"},
+        "Rule": req(json!({"name": name, "expression": {"type": "string"}, "description": {"type": "string"},
             "exclusions": {"type": "array", "items": {"type": "string"}}, "muted": {"type": "boolean"}}), &["expression"]),
-        "Preview": obj(json!({"expression": {"type": "string"}, "exclusions": {"type": "array", "items": {"type": "string"}},
+        "Preview": req(json!({"expression": {"type": "string"}, "exclusions": {"type": "array", "items": {"type": "string"}},
             "sample": {"type": "integer", "minimum": 0, "maximum": 100}}), &["expression"]),
         "PreviewResult": obj(json!({"expression": {"type": "string"}, "count": {"type": "integer"}, "sample": {"type": "array"}, "seconds": {"type": "number"}}), &["count", "sample"]),
-        "AllowList": obj(json!({"name": {"type": "string"}, "description": {"type": "string"}, "entries": {"type": "array", "items": {"type": "string"}}}), &["name"]),
-        "Entries": obj(json!({"entries": {"type": "array", "items": {"type": "string"}}}), &["entries"]),
-        "Sharing": obj(json!({"name": {"type": "string"}, "description": {"type": "string"}, "enabled": {"type": "boolean"},
+        "AllowList": req(json!({"name": name, "description": {"type": "string"}, "entries": {"type": "array", "items": {"type": "string"}}}), &["name"]),
+        "Entries": req(json!({"entries": {"type": "array", "items": {"type": "string"}}}), &["entries"]),
+        "Sharing": req(json!({"name": name, "description": {"type": "string"}, "enabled": {"type": "boolean"},
             "sources": {"type": "array", "items": {"type": "string"}}, "rule": {"type": "string"}, "destination": {"type": "string"},
             "target": {"type": "string"}, "params": {"type": "object"}, "interval_secs": {"type": "integer", "minimum": 60},
             "after_pull": {"type": "boolean"}}), &["rule", "destination", "target"]),
-        "Sync": obj(json!({"days": {"type": "integer", "minimum": 1, "maximum": 3650}, "send": {"type": "boolean"}}), &[]),
-        "NewUser": obj(json!({"name": {"type": "string"}, "password": {"type": "string", "minLength": 12}, "role": {"$ref": "#/components/schemas/Role"}}), &["name", "password", "role"]),
-        "UserPatch": obj(json!({"password": {"type": "string", "minLength": 12}, "role": {"$ref": "#/components/schemas/Role"}, "disabled": {"type": "boolean"}}), &[]),
-        "NewToken": obj(json!({"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}), &["name"]),
+        "Sync": req(json!({"days": {"type": "integer", "minimum": 1, "maximum": 3650}, "send": {"type": "boolean"}}), &[]),
+        "NewUser": req(json!({"name": name, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "role": {"$ref": "#/components/schemas/Role"}}), &["name", "password", "role"]),
+        "UserPatch": req(json!({"password": {"type": "string", "minLength": 12, "maxLength": 256}, "role": {"$ref": "#/components/schemas/Role"}, "disabled": {"type": "boolean"}}), &[]),
+        "NewToken": req(json!({"name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}, "role": {"$ref": "#/components/schemas/Role"}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}), &["name"]),
         "CreatedToken": obj(json!({"token": {"type": "string"}, "id": {"type": "integer"}, "name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}), &["token", "id"]),
         "AuditPage": obj(json!({"items": {"type": "array"}, "next": {"type": ["integer", "null"]}}), &["items"]),
     })
@@ -558,6 +574,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for o in OPS {
         let mut operation = Map::new();
+        let mut responses_extra: Vec<(&str, &str)> = Vec::new();
         operation.insert("summary".into(), json!(o.summary));
         operation.insert("description".into(), json!(format!("Role: {}.", o.role)));
         operation.insert(
@@ -571,10 +588,25 @@ pub fn document() -> Value {
         let params: Vec<Value> = o
             .params
             .iter()
-            .map(|(name, at, ty)| json!({"name": name, "in": at, "required": *at == "path", "schema": {"type": ty}}))
+            .map(|(name, at, ty)| {
+                let schema = match (*name, *ty) {
+                    ("limit", _) => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                    ("id", _) => json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
+                    ("after" | "before", _) => json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
+                    ("kind", _) if o.path == "/runs" => json!({"type": "string", "enum": ["pull", "share", "import"]}),
+                    ("state", _) => json!({"type": "string", "enum": ["running", "succeeded", "failed", "interrupted"]}),
+                    ("kind", _) => json!({"$ref": "#/components/schemas/Kind"}),
+                    ("severity", _) => json!({"$ref": "#/components/schemas/Severity"}),
+                    (_, ty) => json!({"type": ty}),
+                };
+                json!({"name": name, "in": at, "required": *at == "path", "schema": schema})
+            })
             .collect();
         if !params.is_empty() {
             operation.insert("parameters".into(), json!(params));
+        }
+        if o.body.is_some() {
+            responses_extra.push(("415", "The body is not application/json"));
         }
         if let Some(b) = o.body {
             operation.insert(
@@ -583,6 +615,9 @@ pub fn document() -> Value {
             );
         }
         let mut responses = Map::new();
+        for (code, text) in responses_extra.drain(..) {
+            responses.insert(code.into(), error_response(text));
+        }
         let (status, schema) = o.ok;
         responses.insert(
             status.to_string(),
@@ -603,7 +638,7 @@ pub fn document() -> Value {
                 error_response("The role does not allow it, or the CSRF token is missing"),
             );
         }
-        if o.path.contains('{') {
+        if o.path.contains('{') || o.params.iter().any(|p| p.0 == "rule_name") {
             responses.insert("404".into(), error_response("No such object"));
         }
         if matches!(o.method, "post" | "put" | "patch" | "delete") {

@@ -216,7 +216,7 @@ impl Lexer {
         }
         // `now-7d`, `now+1h`: split into three tokens.
         if text.len() > 3
-            && text[..3].eq_ignore_ascii_case("now")
+            && text.as_bytes()[..3].eq_ignore_ascii_case(b"now")
             && matches!(text.as_bytes()[3], b'-' | b'+')
         {
             self.push(Tok::Word, text[..3].to_string(), line, col);

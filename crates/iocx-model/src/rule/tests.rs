@@ -986,3 +986,19 @@ fn scratch_pieces() {
         t.elapsed().as_nanos() as f64 / 250_000.0
     );
 }
+
+/// Found by the API fuzzer: a word of multi-byte characters used to be sliced at byte 3.
+#[test]
+fn multibyte_words_are_errors_not_panics() {
+    for text in [
+        "»ö\u{82da8}",
+        "\u{c6392}",
+        "Æ£\u{80}\u{93}",
+        "nöw-7d",
+        "now-7d",
+        "ñow+1h",
+    ] {
+        let _ = Rule::parse(text);
+    }
+    assert!(Rule::parse("last_seen >= now-7d").is_ok());
+}
