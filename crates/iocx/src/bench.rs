@@ -30,6 +30,8 @@ pub enum Command {
     /// Sharing: rule previews and the delta of a sharing over a large store, to a null
     /// destination.
     Share(crate::bench_share::ShareArgs),
+    /// The service: lookup latency under load, EDL and TAXII pages, idle memory.
+    Serve(crate::bench_serve::ServeArgs),
 }
 
 /// `iocx bench ingest` arguments.
@@ -78,6 +80,7 @@ pub fn run(global: &Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Ingest(args) => ingest(global, args),
         Command::Share(args) => crate::bench_share::run(global, args),
+        Command::Serve(args) => crate::bench_serve::run(global, args),
     }
 }
 

@@ -146,7 +146,7 @@ pub fn run(global: &Global, args: ShareArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Fills the store unless it already holds what was asked.
-fn build(
+pub(crate) fn build(
     global: &Global,
     store: &Store,
     url: &str,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_serve;
 mod bench_share;
 mod common;
 mod configs;

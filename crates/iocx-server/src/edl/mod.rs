@@ -42,8 +42,15 @@ pub trait EdlSource: Send + Sync + 'static {
     async fn entries(&self, list: &EdlList) -> Result<Vec<EdlEntry>, String>;
 }
 
-/// Rendered lists by name, with the source generation they were built from.
-type Cache = HashMap<String, (u64, Arc<Rendered>)>;
+/// A rendered list, the source generation it was built from, and whether a rebuild runs.
+struct Entry {
+    generation: u64,
+    rendered: Arc<Rendered>,
+    refreshing: bool,
+}
+
+/// Rendered lists by name.
+type Cache = HashMap<String, Entry>;
 
 /// Shared state of the EDL router: the source and the rendered-list cache.
 #[derive(Clone)]
@@ -66,28 +73,74 @@ impl EdlState {
         self.cache.lock().await.clear();
     }
 
-    /// The rendered list `name`, from the cache when its generation is unchanged.
+    /// The rendered list `name`. The first request builds it; afterwards requests are always
+    /// answered from the cache, and a change in the source's generation starts one rebuild in
+    /// the background whose result replaces the cached list (stale-while-revalidate), so a
+    /// firewall never waits for a large list to be rebuilt.
     ///
     /// # Errors
     /// `Ok(None)` when no such list exists; `Err` with the source's message when the
-    /// entries could not be read.
+    /// entries could not be read for a first build.
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Rendered>>, String> {
         let generation = self.source.generation(name).await;
-        // One lock for check-and-fill: concurrent pollers of a stale list render it once.
+        // One lock for check-and-fill: concurrent pollers of a new list render it once.
         let mut cache = self.cache.lock().await;
-        if let Some((g, r)) = cache.get(name)
-            && *g == generation
-        {
-            return Ok(Some(Arc::clone(r)));
+        if let Some(entry) = cache.get_mut(name) {
+            if entry.generation != generation && !entry.refreshing {
+                entry.refreshing = true;
+                let (state, name) = (self.clone(), name.to_owned());
+                tokio::spawn(async move { state.refresh(&name, generation).await });
+            }
+            return Ok(Some(Arc::clone(&entry.rendered)));
         }
         let Some(list) = self.source.list(name).await else {
-            cache.remove(name);
             return Ok(None);
         };
         let entries = self.source.entries(&list).await?;
         let rendered = Arc::new(render(&list, entries));
-        cache.insert(name.to_owned(), (generation, Arc::clone(&rendered)));
+        cache.insert(
+            name.to_owned(),
+            Entry {
+                generation,
+                rendered: Arc::clone(&rendered),
+                refreshing: false,
+            },
+        );
         Ok(Some(rendered))
+    }
+
+    async fn refresh(&self, name: &str, generation: u64) {
+        let built = match self.source.list(name).await {
+            None => None,
+            Some(list) => Some(
+                self.source
+                    .entries(&list)
+                    .await
+                    .map(|entries| Arc::new(render(&list, entries))),
+            ),
+        };
+        let mut cache = self.cache.lock().await;
+        match built {
+            None => {
+                cache.remove(name);
+            }
+            Some(Ok(rendered)) => {
+                cache.insert(
+                    name.to_owned(),
+                    Entry {
+                        generation,
+                        rendered,
+                        refreshing: false,
+                    },
+                );
+            }
+            Some(Err(e)) => {
+                tracing::warn!(list = name, error = %e, "Rebuilding an EDL list failed; serving the previous one");
+                if let Some(entry) = cache.get_mut(name) {
+                    entry.refreshing = false;
+                }
+            }
+        }
     }
 }
 
