@@ -105,6 +105,7 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
         .route("/indicators", get(search).post(add_indicators))
+        .route("/indicators/actions", post(indicator_actions))
         .route("/indicators/{id}", get(indicator))
         .route("/connectors", get(connectors))
         .route("/connectors/{name}", get(connector))
@@ -511,6 +512,84 @@ async fn add_indicators(
         "new": outcome.new, "updated": outcome.updated, "unchanged": outcome.unchanged,
         "rejected": rejected,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    /// tag, untag, safe, unsafe or clear
+    action: String,
+    ids: Vec<i64>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+async fn indicator_actions(
+    State(app): AppState,
+    who: Principal,
+    Body(b): Body<ActionBody>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Analyst)?;
+    if b.ids.is_empty() || b.ids.len() > 100_000 {
+        return Err(ApiError::invalid("ids", "1 to 100,000 indicator ids"));
+    }
+    let tags: Vec<String> = b
+        .tags
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.iter().any(|t| t.len() > 100) {
+        return Err(ApiError::invalid(
+            "tags",
+            "tags have at most 100 characters",
+        ));
+    }
+    let marks = match b.action.as_str() {
+        "tag" | "untag" if tags.is_empty() => {
+            return Err(ApiError::invalid("tags", "name the tags"));
+        }
+        "tag" => iocx_store::UserMarks {
+            add_tags: tags,
+            ..Default::default()
+        },
+        "untag" => iocx_store::UserMarks {
+            remove_tags: tags,
+            ..Default::default()
+        },
+        "safe" => iocx_store::UserMarks {
+            safe: Some(Some(true)),
+            ..Default::default()
+        },
+        "unsafe" => iocx_store::UserMarks {
+            safe: Some(Some(false)),
+            ..Default::default()
+        },
+        "clear" => iocx_store::UserMarks {
+            safe: Some(None),
+            ..Default::default()
+        },
+        _ => {
+            return Err(ApiError::invalid(
+                "action",
+                "tag, untag, safe, unsafe or clear",
+            ));
+        }
+    };
+    let ids = b.ids.clone();
+    let changed = app
+        .store()
+        .call(move |s| s.mark_indicators(&ids, &marks))
+        .await?;
+    app.audit(
+        &who,
+        &format!("indicators.{}", b.action),
+        &format!("{} indicators", b.ids.len()),
+        None,
+        Some(json!({"ids": b.ids.iter().take(1000).collect::<Vec<_>>(), "tags": b.tags})),
+    )
+    .await;
+    Ok(Json(json!({ "changed": changed })))
 }
 
 // ----- connectors and configurations -----

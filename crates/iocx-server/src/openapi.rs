@@ -536,6 +536,9 @@ fn schemas() -> Value {
                 "comment": {"type": "string"}, "expires": {"type": "string", "format": "date-time"}, "safe": {"type": "boolean"}}), &["value"])}
         }), &["source", "indicators"]),
         "AddResult": obj(json!({"new": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}, "rejected": {"type": "array"}}), &["new", "rejected"]),
+        "Action": req(json!({"action": {"type": "string", "enum": ["tag", "untag", "safe", "unsafe", "clear"]},
+            "ids": {"type": "array", "minItems": 1, "maxItems": 100000, "items": {"type": "integer"}},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}}}), &["action", "ids"]),
         "Configuration": req(json!({
             "name": name, "connector": {"type": "string"}, "enabled": {"type": "boolean"},
             "values": {"type": "object"}, "secrets": str_map, "unset": {"type": "array", "items": {"type": "string"}},

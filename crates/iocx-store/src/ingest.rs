@@ -315,6 +315,8 @@ pub(crate) trait WriteTx {
     fn load_for_recompute(&mut self, ids: &[i64]) -> Result<Vec<RecomputeInput>>;
     /// Writes recomputed aggregates.
     fn update_aggregates(&mut self, rows: &[(i64, AggRow)]) -> Result<()>;
+    /// Sets the user's tags (an interned tag set) and safe verdict of indicators.
+    fn set_user_marks(&mut self, rows: &[(i64, i64, Option<bool>)]) -> Result<()>;
     /// Adds to the hourly ingest counts.
     fn add_ingest_counts(
         &mut self,
@@ -545,6 +547,41 @@ pub(crate) fn recompute_aggregates<T: WriteTx>(
         ));
     }
     tx.update_aggregates(&rows)
+}
+
+/// Applies a user's marks to `ids` (tags added and removed, a safe verdict set or cleared) and
+/// recomputes their aggregates; returns how many indicators exist among `ids`.
+pub(crate) fn mark_indicators<T: WriteTx>(
+    tx: &mut T,
+    ctx: &BatchContext<'_>,
+    ids: &mut Vec<i64>,
+    marks: &crate::types::UserMarks,
+) -> Result<u64> {
+    ids.sort_unstable();
+    ids.dedup();
+    let inputs = tx.load_for_recompute(ids)?;
+    let mut rows = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let tags = TagSet::from_tags(
+            input
+                .overrides
+                .tags
+                .as_slice()
+                .iter()
+                .filter(|t| !marks.remove_tags.contains(t))
+                .chain(marks.add_tags.iter())
+                .map(String::as_str),
+        );
+        let safe = match marks.safe {
+            Some(verdict) => verdict,
+            None => input.overrides.safe,
+        };
+        rows.push((input.id, tx.tagset_id(&tags)?, safe));
+    }
+    tx.set_user_marks(&rows)?;
+    let mut existing: Vec<i64> = inputs.iter().map(|i| i.id).collect();
+    recompute_aggregates(tx, ctx, &mut existing)?;
+    Ok(existing.len() as u64)
 }
 
 fn source_name<'a>(ctx: &BatchContext<'a>, id: i64) -> &'a str {

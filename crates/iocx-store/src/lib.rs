@@ -517,6 +517,16 @@ impl Store {
         dispatch!(self, b => b.recompute_source(source_id))
     }
 
+    /// Applies a user's marks to indicators (tags added and removed; a safe or unsafe verdict,
+    /// or none) and recomputes their aggregates: the marks outrank every source. Returns how
+    /// many of `ids` exist.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn mark_indicators(&self, ids: &[i64], marks: &UserMarks) -> Result<u64> {
+        dispatch!(self, b => b.mark_indicators(ids, marks))
+    }
+
     /// Retires a source's observations last seen before `seen_before` (gone from a
     /// full-snapshot feed): they expire now, and the indicators are recomputed. Returns how many.
     ///

@@ -803,3 +803,15 @@ pub struct AuditQuery {
     /// At most this many (1–1000).
     pub limit: i64,
 }
+
+/// What a user changes on indicators.
+#[derive(Debug, Clone, Default)]
+pub struct UserMarks {
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub remove_tags: Vec<String>,
+    /// `Some(Some(true))` marks safe, `Some(Some(false))` unsafe, `Some(None)` clears the
+    /// verdict, `None` leaves it.
+    pub safe: Option<Option<bool>>,
+}

@@ -54,6 +54,7 @@ conformance!(
     rules_lists_and_sharings_round_trip,
     the_ledger_and_outbox_record_batches,
     users_tokens_sessions_and_audit,
+    user_marks_outrank_sources,
 );
 
 const T0: i64 = 1_790_000_000;
@@ -1228,4 +1229,57 @@ fn users_tokens_sessions_and_audit(store: &Store) {
         page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
         ["r2", "r0"]
     );
+}
+
+fn user_marks_outrank_sources(store: &Store) {
+    let src = store
+        .ensure_source("feed", SourceKind::Import, None)
+        .unwrap();
+    let mut r = rec(Kind::Domain, "marked.example");
+    r.attributes.tags = TagSet::from_tags(["from-feed"]);
+    store.ingest(&src, &opts(T0), vec![r], None).unwrap();
+    let d = one(store, Kind::Domain, "marked.example");
+    assert!(!d.aggregate.safe);
+    let n = store
+        .mark_indicators(
+            &[d.id, 999_999],
+            &UserMarks {
+                add_tags: vec!["triaged".into()],
+                remove_tags: vec![],
+                safe: Some(Some(true)),
+            },
+        )
+        .unwrap();
+    assert_eq!(n, 1, "unknown ids are skipped");
+    let d = one(store, Kind::Domain, "marked.example");
+    assert!(d.aggregate.safe, "the user's verdict wins");
+    assert_eq!(d.user_tags, vec!["triaged".to_string()]);
+    assert!(d.aggregate.tags.as_slice().contains(&"triaged".to_string()));
+    assert!(
+        d.aggregate
+            .tags
+            .as_slice()
+            .contains(&"from-feed".to_string())
+    );
+    // A new sighting keeps the marks.
+    let mut again = rec(Kind::Domain, "marked.example");
+    again.attributes.severity = Severity::High;
+    store
+        .ingest(&src, &opts(T0 + 60), vec![again], None)
+        .unwrap();
+    let d = one(store, Kind::Domain, "marked.example");
+    assert!(d.aggregate.safe);
+    store
+        .mark_indicators(
+            &[d.id],
+            &UserMarks {
+                add_tags: vec![],
+                remove_tags: vec!["triaged".into()],
+                safe: Some(None),
+            },
+        )
+        .unwrap();
+    let d = one(store, Kind::Domain, "marked.example");
+    assert!(!d.aggregate.safe, "verdict cleared");
+    assert!(d.user_tags.is_empty());
 }

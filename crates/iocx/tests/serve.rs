@@ -227,6 +227,38 @@ fn the_api_does_what_the_cli_does_with_roles_and_an_audit_trail() {
         assert_eq!(s, 200);
         assert_eq!(detail["indicator"]["observations"][0]["source"], "api-feed");
 
+        // Bulk actions: the user's marks outrank the source.
+        let (s, marked) = admin.post(
+            "/indicators/actions",
+            json!({"action": "tag", "ids": [id], "tags": ["triaged"]}),
+        );
+        assert_eq!(
+            (s, marked["changed"].as_u64()),
+            (StatusCode::OK, Some(1)),
+            "{marked}"
+        );
+        let (_, marked) = admin.post(
+            "/indicators/actions",
+            json!({"action": "safe", "ids": [id]}),
+        );
+        assert_eq!(marked["changed"], 1);
+        let (_, detail) = admin.get(&format!("/indicators/{id}"));
+        assert_eq!(detail["indicator"]["safe"], true, "{detail}");
+        assert_eq!(detail["indicator"]["user_tags"][0], "triaged");
+        admin.post(
+            "/indicators/actions",
+            json!({"action": "clear", "ids": [id]}),
+        );
+        assert_eq!(
+            admin
+                .post(
+                    "/indicators/actions",
+                    json!({"action": "explode", "ids": [id]})
+                )
+                .0,
+            400
+        );
+
         // Rules: a bad one names the field; a good one previews.
         let (s, e) = admin.post(
             "/rules",

@@ -379,6 +379,18 @@ impl PgStore {
         }
     }
 
+    /// Applies a user's marks to indicators, 10,000 per transaction; returns how many exist.
+    pub(crate) fn mark_indicators(&self, ids: &[i64], marks: &UserMarks) -> Result<u64> {
+        let mut total = 0;
+        for chunk in ids.chunks(10_000) {
+            total += self.with_write_tx(|tx, ctx| {
+                let mut ids = chunk.to_vec();
+                crate::ingest::mark_indicators(tx, ctx, &mut ids, marks)
+            })?;
+        }
+        Ok(total)
+    }
+
     pub(crate) fn retire_unseen(&self, source_id: i64, seen_before: Timestamp) -> Result<u64> {
         let now = Timestamp::now().0;
         let mut total = 0u64;

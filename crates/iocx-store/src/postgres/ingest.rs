@@ -346,6 +346,17 @@ impl WriteTx for PgTx<'_, '_> {
         Ok(out)
     }
 
+    fn set_user_marks(&mut self, rows: &[(i64, i64, Option<bool>)]) -> Result<()> {
+        let stmt = self
+            .tx
+            .prepare("UPDATE indicator SET user_tagset = $2, user_safe = $3 WHERE id = $1")?;
+        for (id, tagset, safe) in rows {
+            let safe: Option<i16> = safe.map(i16::from);
+            self.tx.execute(&stmt, &[id, tagset, &safe])?;
+        }
+        Ok(())
+    }
+
     fn update_aggregates(&mut self, rows: &[(i64, AggRow)]) -> Result<()> {
         let col = |f: &dyn Fn(&(i64, AggRow)) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
         let ids = col(&|r| r.0);

@@ -410,6 +410,18 @@ impl SqliteStore {
         }
     }
 
+    /// Applies a user's marks to indicators, 10,000 per transaction; returns how many exist.
+    pub(crate) fn mark_indicators(&self, ids: &[i64], marks: &UserMarks) -> Result<u64> {
+        let mut total = 0;
+        for chunk in ids.chunks(10_000) {
+            total += self.with_write_tx(|tx, ctx| {
+                let mut ids = chunk.to_vec();
+                crate::ingest::mark_indicators(tx, ctx, &mut ids, marks)
+            })?;
+        }
+        Ok(total)
+    }
+
     /// Retires this source's observations last seen before `seen_before` (they left a
     /// full-snapshot feed): each gets `expires = now`, and a fingerprint that makes its next
     /// sighting count as a change (restoring what the feed says then).

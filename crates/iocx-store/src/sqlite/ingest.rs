@@ -388,8 +388,15 @@ impl WriteTx for SqliteTx<'_, '_> {
         ))?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let (user_tagset, user_safe): (i64, Option<i64>) =
-                ind.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            // Ids that do not exist (a user's stale selection) are skipped.
+            let Some((user_tagset, user_safe)) = ind
+                .query_row([id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })
+                .optional()?
+            else {
+                continue;
+            };
             let overrides = iocx_model::Overrides {
                 tags: self.tagset(user_tagset)?,
                 safe: user_safe.map(|v| v != 0),
@@ -409,6 +416,16 @@ impl WriteTx for SqliteTx<'_, '_> {
             });
         }
         Ok(out)
+    }
+
+    fn set_user_marks(&mut self, rows: &[(i64, i64, Option<bool>)]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE indicator SET user_tagset = ?2, user_safe = ?3 WHERE id = ?1",
+        )?;
+        for (id, tagset, safe) in rows {
+            stmt.execute(params![id, tagset, safe.map(i64::from)])?;
+        }
+        Ok(())
     }
 
     fn update_aggregates(&mut self, rows: &[(i64, AggRow)]) -> Result<()> {
