@@ -99,11 +99,60 @@ enum Command {
     Bench(bench::Command),
 }
 
+/// The audit entry a command writes when it succeeds: `(action, target)` for commands that
+/// change something (secrets are never part of it).
+fn audit_of(command: &Command) -> Option<(&'static str, String)> {
+    use configs::ConfigsCommand as C;
+    use sharing::{ListsCommand as L, RulesCommand as R, SharingsCommand as S};
+    Some(match command {
+        Command::Configs(C::Add { name, .. }) => ("configuration.create", name.clone()),
+        Command::Configs(C::Edit { name, .. }) => ("configuration.update", name.clone()),
+        Command::Configs(C::Remove { name }) => ("configuration.delete", name.clone()),
+        Command::Configs(C::Enable { name }) => ("configuration.enable", name.clone()),
+        Command::Configs(C::Disable { name }) => ("configuration.disable", name.clone()),
+        Command::Rules(R::Add(a)) => ("rule.create", a.name.clone()),
+        Command::Rules(R::Edit(a)) => ("rule.update", a.name.clone()),
+        Command::Rules(R::Remove { name }) => ("rule.delete", name.clone()),
+        Command::Lists(L::Add { name, .. }) => ("allowlist.create", name.clone()),
+        Command::Lists(L::Put { name, .. }) => ("allowlist.add_entries", name.clone()),
+        Command::Lists(L::Delete { name, .. }) => ("allowlist.remove_entries", name.clone()),
+        Command::Lists(L::Remove { name }) => ("allowlist.delete", name.clone()),
+        Command::Sharings(S::Add(a)) => ("sharing.create", a.name.clone()),
+        Command::Sharings(S::Edit(a)) => ("sharing.update", a.name.clone()),
+        Command::Sharings(S::Remove { name }) => ("sharing.delete", name.clone()),
+        Command::Sharings(S::Enable { name }) => ("sharing.enable", name.clone()),
+        Command::Sharings(S::Disable { name }) => ("sharing.disable", name.clone()),
+        Command::Sync(a) if a.yes => ("sharing.sync", a.name.clone()),
+        Command::Share(a) => ("sharing.run", a.name.clone()),
+        Command::Pull(a) => ("configuration.run", a.name.clone()),
+        Command::Import(a) => ("indicators.import", a.source.clone()),
+        _ => return None,
+    })
+}
+
+/// Writes the audit entry of a CLI change; a failure to write it is reported, not fatal.
+fn write_audit(global: &Global, action: &str, target: &str) {
+    let entry = iocx_store::NewAudit {
+        actor: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        action: action.into(),
+        target: target.into(),
+        before: None,
+        after: None,
+    };
+    if let Err(e) = global.open_store().and_then(|s| Ok(s.audit(&entry)?)) {
+        eprintln!("warning: could not write the audit log: {e:#}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_) | Command::Demo { .. }) {
         common::init_logging(&cli.global);
     }
+    let audit = audit_of(&cli.command);
     let result = match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Demo { listen } => serve::run(
@@ -136,7 +185,14 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(&cli.global, command),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            if let Some((action, target)) = audit
+                && code == ExitCode::SUCCESS
+            {
+                write_audit(&cli.global, action, &target);
+            }
+            code
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

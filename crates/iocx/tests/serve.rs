@@ -128,6 +128,12 @@ fn wait_for_run(api: &Api<'_>, subject: &str) -> Value {
 fn the_api_does_what_the_cli_does_with_roles_and_an_audit_trail() {
     for t in stores() {
         let data = tempdir();
+        // A change from the command line is audited too.
+        ok_in(
+            &t.url,
+            data.path(),
+            &["rules", "add", "cli-rule", "kind = url"],
+        );
         let server = start(
             &t.url,
             data.path(),
@@ -510,6 +516,16 @@ fn the_api_does_what_the_cli_does_with_roles_and_an_audit_trail() {
         ] {
             assert!(actions.contains(&a), "{a} in {actions:?}");
         }
+        assert!(
+            audit["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["target"] == "cli-rule"
+                    && e["action"] == "rule.create"
+                    && e["actor"].as_str().unwrap().starts_with("cli:")),
+            "{audit}"
+        );
         let user_entry = audit["items"]
             .as_array()
             .unwrap()
