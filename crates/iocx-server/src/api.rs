@@ -1552,22 +1552,133 @@ async fn run_logs(State(app): AppState, who: Principal, P(id): P<i64>) -> ApiRes
 
 async fn stats(State(app): AppState, who: Principal) -> ApiResult<Json<Value>> {
     who.require(Role::Viewer)?;
-    let s = app.store().call(|s| s.stats()).await?;
+    // The figures scan the store: computed at most every 10 seconds.
+    if let Ok(cache) = app.stats_cache.lock()
+        && let Some((at, v)) = cache.as_ref()
+        && at.elapsed() < std::time::Duration::from_secs(10)
+    {
+        return Ok(Json(v.clone()));
+    }
+    let v = dashboard(&app).await?;
+    if let Ok(mut cache) = app.stats_cache.lock() {
+        *cache = Some((std::time::Instant::now(), v.clone()));
+    }
+    Ok(Json(v))
+}
+
+/// Adds `n` to `map[bucket][key]`.
+fn bump(map: &mut BTreeMap<i64, BTreeMap<String, u64>>, bucket: i64, key: &str, n: u64) {
+    *map.entry(bucket)
+        .or_default()
+        .entry(key.to_string())
+        .or_default() += n;
+}
+
+fn series(map: BTreeMap<i64, BTreeMap<String, u64>>) -> Vec<Value> {
+    map.into_iter()
+        .map(|(t, v)| json!({"start": Timestamp(t), "counts": v}))
+        .collect()
+}
+
+async fn dashboard(app: &App) -> ApiResult<Value> {
+    let now = Timestamp::now();
+    let store = app.store().call(|s| s.stats()).await?;
+    // Ingested per hour (48 hours) and per day (30 days), by source.
+    let since = Timestamp((now.0 - 30 * 86_400).div_euclid(86_400) * 86_400);
+    let hours = app.store().call(move |s| s.ingest_hours(since)).await?;
+    let (mut by_hour, mut by_day) = (BTreeMap::new(), BTreeMap::new());
+    for h in &hours {
+        let n = h.new + h.updated + h.unchanged;
+        if h.hour.0 >= now.0 - 48 * 3600 {
+            bump(&mut by_hour, h.hour.0, &h.source, n);
+        }
+        bump(
+            &mut by_day,
+            h.hour.0.div_euclid(86_400) * 86_400,
+            &h.source,
+            n,
+        );
+    }
+    // Shared per hour and day, by sharing, from the share runs.
+    let runs = app.store().call(|s| s.runs(None, 5000)).await?;
+    let (mut shared_hour, mut shared_day) = (BTreeMap::new(), BTreeMap::new());
+    for r in runs.iter().filter(|r| r.job == "share") {
+        let Some(end) = r.ended_at else { continue };
+        if end.0 < since.0 {
+            continue;
+        }
+        let n = r.counts["shared"].as_u64().unwrap_or(0);
+        if end.0 >= now.0 - 48 * 3600 {
+            bump(
+                &mut shared_hour,
+                end.0.div_euclid(3600) * 3600,
+                &r.subject,
+                n,
+            );
+        }
+        bump(
+            &mut shared_day,
+            end.0.div_euclid(86_400) * 86_400,
+            &r.subject,
+            n,
+        );
+    }
+    // The most sighted indicators with the systems that reported them.
+    let top = app.store().call(|s| s.top_sighted(10)).await?;
+    let top = app.store().call(move |s| s.details(&top, true)).await?;
+    let top: Vec<Value> = top
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "kind": d.indicator.kind, "value": d.indicator.value, "hits": d.aggregate.hits,
+                "severity": d.aggregate.severity,
+                "sources": d.observations.iter().filter(|o| !o.observation.echo)
+                    .map(|o| json!({"source": o.source, "hits": o.observation.hits})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    // Configuration health and sharing status.
     let configurations = app.store().call(|s| s.configurations()).await?;
+    let jobs = app.store().call(|s| s.jobs()).await?;
     let mut health = Vec::new();
     for c in configurations {
-        let name = c.name.clone();
-        let last = app
-            .store()
-            .call(move |s| s.runs(Some(&name), 1))
-            .await?
-            .pop();
+        let last = runs
+            .iter()
+            .find(|r| r.subject == c.name && r.job == "pull")
+            .cloned();
+        let last_error = runs
+            .iter()
+            .find(|r| r.subject == c.name && r.error.is_some())
+            .and_then(|r| r.error.clone());
         health.push(json!({
             "configuration": c.name, "connector": c.connector, "enabled": c.enabled,
+            "last_run": last, "last_error": last_error,
+            "next_run_at": jobs.iter().find(|j| j.name == format!("pull:{}", c.name)).map(|j| j.next_run_at),
+        }));
+    }
+    let sharings = app.store().call(|s| s.sharings()).await?;
+    let mut status = Vec::new();
+    for sh in sharings {
+        let id = sh.id;
+        let counts = app.store().call(move |s| s.delivery_counts(id)).await?;
+        let last = runs
+            .iter()
+            .find(|r| r.subject == sh.name && r.job == "share")
+            .cloned();
+        status.push(json!({
+            "sharing": sh.name, "enabled": sh.enabled, "destination": sh.destination, "target": sh.target,
+            "deliveries": counts.iter().map(|(state, reason, n)| json!({"state": state, "reason": reason, "count": n})).collect::<Vec<_>>(),
             "last_run": last,
         }));
     }
-    Ok(Json(json!({"store": s, "configurations": health})))
+    Ok(json!({
+        "store": store,
+        "ingested": {"hourly": series(by_hour), "daily": series(by_day)},
+        "shared": {"hourly": series(shared_hour), "daily": series(shared_day)},
+        "top_sighted": top,
+        "configurations": health,
+        "sharings": status,
+    }))
 }
 
 // ----- users, tokens, audit -----

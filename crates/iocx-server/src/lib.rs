@@ -59,6 +59,8 @@ pub struct App {
     pub cancel: CancellationToken,
     /// Runs started through the API, tracked so shutdown waits for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// The dashboard figures and when they were computed.
+    pub stats_cache: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
 }
 
 impl App {
@@ -88,6 +90,7 @@ pub async fn app(
         dummy_hash,
         cancel,
         tasks: tokio_util::task::TaskTracker::new(),
+        stats_cache: std::sync::Mutex::new(None),
     }))
 }
 

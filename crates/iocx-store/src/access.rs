@@ -7,7 +7,9 @@ use iocx_model::Timestamp;
 use crate::db::{Db, Val};
 use crate::error::{Result, StoreError};
 use crate::rows::RowAccess;
-use crate::types::{ApiToken, AuditEntry, AuditQuery, NewAudit, NewToken, Role, Session, User};
+use crate::types::{
+    ApiToken, AuditEntry, AuditQuery, IngestHour, NewAudit, NewToken, Role, Session, User,
+};
 
 const USER_COLUMNS: &str =
     "id, name, role, disabled, created_at, updated_at, last_login_at, password_hash";
@@ -347,5 +349,34 @@ pub(crate) fn audit_log(db: &mut impl Db, q: &AuditQuery) -> Result<Vec<AuditEnt
                 after: r.opt_text(6)?.and_then(|t| serde_json::from_str(&t).ok()),
             })
         },
+    )
+}
+
+// ----- dashboard -----
+
+/// Indicators ingested per hour and source since `since` (hour starts, oldest first).
+pub(crate) fn ingest_hours(db: &mut impl Db, since: Timestamp) -> Result<Vec<IngestHour>> {
+    db.all(
+        "SELECT h.hour, s.name, h.new, h.updated, h.unchanged FROM ingest_hour h \
+         JOIN source s ON s.id = h.source_id WHERE h.hour >= $1 ORDER BY h.hour, s.name",
+        &[Val::I(since.0)],
+        |r| {
+            Ok(IngestHour {
+                hour: Timestamp(r.int(0)?),
+                source: r.text(1)?,
+                new: r.int(2)? as u64,
+                updated: r.int(3)? as u64,
+                unchanged: r.int(4)? as u64,
+            })
+        },
+    )
+}
+
+/// The ids of the most sighted indicators, most hits first.
+pub(crate) fn top_sighted(db: &mut impl Db, limit: i64) -> Result<Vec<i64>> {
+    db.all(
+        "SELECT id FROM indicator ORDER BY hits DESC, id LIMIT $1",
+        &[Val::I(limit.clamp(1, 1000))],
+        |r| r.int(0),
     )
 }

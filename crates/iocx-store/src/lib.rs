@@ -694,6 +694,22 @@ impl Store {
         read_db!(self, db => access::audit_log(db, query))
     }
 
+    /// What each source ingested per hour since `since`, oldest first.
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn ingest_hours(&self, since: Timestamp) -> Result<Vec<IngestHour>> {
+        read_db!(self, db => access::ingest_hours(db, since))
+    }
+
+    /// The ids of the `limit` most sighted indicators (a scan of the store: cache the answer).
+    ///
+    /// # Errors
+    /// On database errors.
+    pub fn top_sighted(&self, limit: i64) -> Result<Vec<i64>> {
+        read_db!(self, db => access::top_sighted(db, limit))
+    }
+
     // ----- rules and allow-lists -----
 
     /// The rule called `name`.

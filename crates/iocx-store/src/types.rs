@@ -815,3 +815,18 @@ pub struct UserMarks {
     /// verdict, `None` leaves it.
     pub safe: Option<Option<bool>>,
 }
+
+/// What one source brought in one hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestHour {
+    /// The hour's start.
+    pub hour: Timestamp,
+    /// The source.
+    pub source: String,
+    /// New indicators.
+    pub new: u64,
+    /// Indicators whose attributes changed.
+    pub updated: u64,
+    /// Re-sightings.
+    pub unchanged: u64,
+}

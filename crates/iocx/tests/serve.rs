@@ -702,4 +702,42 @@ fn the_demo_shares_between_the_netskope_and_vision_one_emulators() {
     let by_source = &stats["store"]["by_source"];
     assert!(by_source["netskope"].as_u64().unwrap() > 0, "{stats}");
     assert!(by_source["vision-one"].as_u64().unwrap() > 0, "{stats}");
+    // The dashboard: what each source brought today, the most sighted indicators with who
+    // reported them, and each sharing's deliveries.
+    let today = stats["ingested"]["daily"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(today["counts"]["netskope"].as_u64().unwrap() > 0, "{today}");
+    assert!(
+        today["counts"]["vision-one"].as_u64().unwrap() > 0,
+        "{today}"
+    );
+    let top = stats["top_sighted"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for t in top {
+        let per_source: u64 = t["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["hits"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per_source, t["hits"].as_u64().unwrap(), "{t}");
+    }
+    let shared: u64 = stats["shared"]["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| {
+            d["counts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+        })
+        .sum();
+    assert!(shared > 0, "{stats}");
+    assert_eq!(stats["sharings"].as_array().unwrap().len(), 3);
 }
