@@ -353,3 +353,65 @@ async fn an_unwritable_directory_fails_the_push_with_its_path() {
         .unwrap_err();
     assert!(e.message.contains("not-a-dir"), "{e}");
 }
+
+/// The published feed loads in PyMISP (`MISPEvent().load_file`). Runs when `IOCX_TEST_PYTHON`
+/// names a Python with `tests/sdk/misp_feed/requirements.txt` installed; says so and passes
+/// otherwise.
+#[tokio::test]
+async fn pymisp_loads_the_published_feed() {
+    use std::io::Write as _;
+    let Some(python) = std::env::var_os("IOCX_TEST_PYTHON") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "PyMISP feed check not run: IOCX_TEST_PYTHON is not set (point it at a Python with \
+             crates/iocx-connectors/tests/sdk/misp_feed/requirements.txt installed)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = testing::context(&SPEC, json!({})).0;
+    let target = testing::target_call(
+        &SPEC,
+        "feed",
+        json!({"directory": dir.path().to_string_lossy()}),
+    );
+    let items: Vec<PushItem> = [
+        (Kind::Ipv4, "198.51.100.1", Severity::High),
+        (Kind::Cidr, "203.0.113.0/24", Severity::Medium),
+        (Kind::Ipv6, "2001:db8::1", Severity::Low),
+        (Kind::Domain, "c2.evil.example", Severity::Critical),
+        (Kind::Url, "http://evil.example/x.php", Severity::Unknown),
+        (Kind::Email, "billing@evil.example", Severity::Medium),
+    ]
+    .into_iter()
+    .map(|(k, v, severity)| PushItem {
+        severity,
+        tags: vec!["phishing".into()],
+        comment: Some("from a test".into()),
+        ..testing::push_item(k, v)
+    })
+    .chain([
+        testing::push_item(Kind::Md5, "d41d8cd98f00b204e9800998ecf8427e"),
+        testing::push_item(Kind::Sha1, &"1".repeat(40)),
+        testing::push_item(Kind::Sha256, &"2".repeat(64)),
+    ])
+    .collect();
+    let out = Misp.push(&ctx, &target, &items).await.unwrap();
+    assert_eq!(out, vec![ItemOutcome::Shared; items.len()]);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/misp_feed/check_feed.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("feed check passed"),
+        "the PyMISP feed check failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("9 attributes"), "{stdout}");
+}

@@ -294,6 +294,10 @@ fn parse_attribute(v: &Value) -> Result<NewAttribute, Map<String, Value>> {
     })
 }
 
+/// What `add_attributes` made: the stored attributes as the API shows them, the per-item
+/// errors keyed by position, and whether the request held one attribute (not a list).
+pub type AddedAttributes = (Vec<Value>, Map<String, Value>, bool);
+
 /// The store, behind one lock.
 #[derive(Debug)]
 pub struct State {
@@ -663,7 +667,7 @@ impl State {
         key: &str,
         body: &Value,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Value>, Map<String, Value>, bool), Fail> {
+    ) -> Result<AddedAttributes, Fail> {
         let mut inner = self.lock();
         let id = inner
             .event_key(key)
