@@ -12,7 +12,8 @@
 //! - **Push** to "Publish as a MISP feed": writes the whole shared set as a MISP feed into a
 //!   directory — `manifest.json`, one `<uuid>.json` per event (one event per severity) and
 //!   `hashes.csv` — which any MISP can subscribe to as a feed of type "MISP" served by a web
-//!   server. Each file is written to a temporary name and renamed over the old one, event files
+//!   server. An event whose content did not change keeps its timestamp, so subscribers fetch
+//!   only what changed. Each file is written to a temporary name and renamed over the old one, event files
 //!   before the manifest, and events that left the set are removed after it, so a reader never
 //!   sees a half-written file or a manifest naming a missing event.
 //!
@@ -652,7 +653,45 @@ struct Feed {
     events: Vec<String>,
 }
 
-fn build_feed(ctx: &Context, target: &TargetCall, items: &[&PushItem]) -> Feed {
+/// The event of the previous publication in `dir`, if it is there and readable.
+fn previous_event(dir: &Path, uuid: &str) -> Option<Value> {
+    let text = std::fs::read(dir.join(format!("{uuid}.json"))).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// The fields that say when an event was written, which do not count as a change.
+const WRITE_TIMES: [&str; 3] = ["timestamp", "publish_timestamp", "date"];
+
+/// `new` with the write times of `old` when nothing else differs, so MISP does not fetch an
+/// unchanged event again.
+fn keep_unchanged(new: &mut Value, old: Option<Value>) {
+    let Some(mut old) = old else { return };
+    let strip = |v: &mut Value| -> Option<Map<String, Value>> {
+        let e = v.get_mut("Event")?.as_object_mut()?;
+        let mut times = Map::new();
+        for k in WRITE_TIMES {
+            if let Some(t) = e.remove(k) {
+                times.insert(k.into(), t);
+            }
+        }
+        Some(times)
+    };
+    let (Some(new_times), Some(old_times)) = (strip(new), strip(&mut old)) else {
+        return;
+    };
+    let same = *new == old && WRITE_TIMES.iter().all(|k| old_times.contains_key(*k));
+    let times = if same { old_times } else { new_times };
+    if let Some(e) = new.get_mut("Event").and_then(Value::as_object_mut) {
+        e.extend(times);
+    }
+}
+
+fn build_feed(
+    ctx: &Context,
+    target: &TargetCall,
+    items: &[&PushItem],
+    previous: &dyn Fn(&str) -> Option<Value>,
+) -> Feed {
     let info = target
         .params
         .text("event_info")
@@ -719,7 +758,7 @@ fn build_feed(ctx: &Context, target: &TargetCall, items: &[&PushItem]) -> Feed {
                 a
             })
             .collect();
-        let event = json!({"Event": {
+        let mut event = json!({"Event": {
             "uuid": uuid,
             "info": title,
             "date": date,
@@ -733,16 +772,22 @@ fn build_feed(ctx: &Context, target: &TargetCall, items: &[&PushItem]) -> Feed {
             "Attribute": attributes,
             "Object": [],
         }});
+        keep_unchanged(&mut event, previous(&uuid));
+        let written = |k: &str| event["Event"][k].clone();
+        let timestamp = written("timestamp")
+            .as_str()
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(now.secs());
         manifest.insert(
             uuid.clone(),
             json!({
                 "Orgc": {"name": org_name, "uuid": org_uuid},
                 "Tag": event_tags,
                 "info": title,
-                "date": date,
+                "date": written("date"),
                 "analysis": 2,
                 "threat_level_id": level,
-                "timestamp": now.secs(),
+                "timestamp": timestamp,
             }),
         );
         files.push((format!("{uuid}.json"), event.to_string().into_bytes()));
@@ -890,18 +935,22 @@ impl Connector for Misp {
             .text("directory")
             .map(PathBuf::from)
             .ok_or_else(|| ConnectorError::config("the feed directory is not set"))?;
-        let published: Vec<&PushItem> = items.iter().filter(|i| !i.safe).collect();
-        let feed = build_feed(ctx, target, &published);
-        let events = feed.events.len();
-        let removed = tokio::task::spawn_blocking({
-            let dir = dir.clone();
-            move || write_feed(&dir, &feed)
+        let published: Vec<PushItem> = items.iter().filter(|i| !i.safe).cloned().collect();
+        let count = published.len();
+        // Reading the previous publication and writing the new one is file work: off the
+        // async threads.
+        let (events, removed) = tokio::task::spawn_blocking({
+            let (dir, ctx, target) = (dir.clone(), ctx.clone(), target.clone());
+            move || {
+                let refs: Vec<&PushItem> = published.iter().collect();
+                let feed = build_feed(&ctx, &target, &refs, &|uuid| previous_event(&dir, uuid));
+                write_feed(&dir, &feed).map(|removed| (feed.events.len(), removed))
+            }
         })
         .await
         .map_err(|e| ConnectorError::protocol(format!("writing the feed: {e}")))??;
         ctx.info(format!(
-            "Published {} indicators in {events} events to the MISP feed in {} ({removed} old events removed)",
-            published.len(),
+            "Published {count} indicators in {events} events to the MISP feed in {} ({removed} old events removed)",
             dir.display()
         ));
         Ok(items

@@ -288,6 +288,23 @@ async fn the_feed_is_written_whole_and_replaced() {
     // md5("c2.evil.example") computed independently.
     assert_eq!(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
 
+    // The same set again leaves the events' timestamps alone (MISP fetches nothing); a change
+    // moves the timestamp of the event that changed only.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    Misp.push(&ctx, &target, &items).await.unwrap();
+    let again: Value = serde_json::from_str(&read("manifest.json")).unwrap();
+    assert_eq!(again, manifest, "an unchanged feed keeps its timestamps");
+    let mut changed = items.clone();
+    changed[2].tags = vec!["new-tag".into()];
+    Misp.push(&ctx, &target, &changed).await.unwrap();
+    let moved: Value = serde_json::from_str(&read("manifest.json")).unwrap();
+    assert_eq!(moved[high_uuid], manifest[high_uuid]);
+    let low_uuid = events.keys().find(|k| *k != high_uuid).unwrap();
+    assert!(
+        moved[low_uuid]["timestamp"].as_i64() > manifest[low_uuid]["timestamp"].as_i64(),
+        "{moved}"
+    );
+
     // Full state: the next push replaces everything; the low event's file goes away, the high
     // event keeps its UUID, and no temporary file is left behind.
     let out = Misp.push(&ctx, &target, &items[..1]).await.unwrap();
