@@ -163,3 +163,43 @@ fn events_round_trip_into_the_feed_format() {
     assert!(hashes.lines().all(|l| l.ends_with(&event.uuid)));
     assert!(build(&Args::new(" ")).is_err());
 }
+
+#[test]
+fn the_flags_parse_and_default_as_args_new() {
+    use clap::{CommandFactory as _, Parser as _};
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+    Cli::command().debug_assert();
+    let cli = Cli::try_parse_from([
+        "sim",
+        "--key",
+        "k",
+        "--events",
+        "3",
+        "--tags-include-event",
+        "false",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.events, 3);
+    assert!(!cli.args.tags_include_event);
+    let defaults = Cli::try_parse_from(["sim", "--key", "k"]).unwrap().args;
+    let new = Args::new("k");
+    assert_eq!(
+        (
+            defaults.misp_version,
+            defaults.max_limit,
+            defaults.validation_status,
+            defaults.serve_feed
+        ),
+        (
+            new.misp_version,
+            new.max_limit,
+            new.validation_status,
+            new.serve_feed
+        )
+    );
+    assert!(Cli::try_parse_from(["sim"]).is_err(), "--key is required");
+}
