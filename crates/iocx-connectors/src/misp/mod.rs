@@ -303,8 +303,13 @@ struct PullState<'a> {
     filters: Map<String, Value>,
     cp: Checkpoint,
     threat_levels: HashMap<String, u8>,
+    /// Rejections logged so far this run (only the first few are).
+    logged: usize,
     done: bool,
 }
+
+/// How many rejected attributes a run logs one by one.
+const LOGGED_REJECTIONS: usize = 5;
 
 /// The comma-separated entries of a text field.
 fn entries(ctx: &Context, key: &str) -> Vec<String> {
@@ -554,7 +559,20 @@ impl Pages for PullState<'_> {
                 .and_then(|id| self.threat_levels.get(&id).copied());
             match records(a, tl, &self.api.base) {
                 Ok(rs) => out.extend(rs),
-                Err(reason) => *rejected.entry(reason).or_default() += 1,
+                Err(reason) => {
+                    if self.logged < LOGGED_REJECTIONS {
+                        self.logged += 1;
+                        let field = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("?");
+                        self.api.ctx.warn(format!(
+                            "MISP attribute {} of event {} ({} `{}`) skipped: {reason}",
+                            field("id"),
+                            field("event_id"),
+                            field("type"),
+                            field("value").chars().take(200).collect::<String>(),
+                        ));
+                    }
+                    *rejected.entry(reason).or_default() += 1;
+                }
             }
         }
         if attrs.len() < PAGE {
@@ -913,6 +931,7 @@ impl Connector for Misp {
                 filters: filters(ctx),
                 cp: stored_checkpoint("MISP", checkpoint)?,
                 threat_levels: HashMap::new(),
+                logged: 0,
                 done: false,
             })
         })())

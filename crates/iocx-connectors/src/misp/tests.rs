@@ -203,6 +203,31 @@ async fn attributes_are_pulled_by_page_with_filters_and_a_timestamp_checkpoint()
 }
 
 #[tokio::test]
+async fn values_iocx_cannot_parse_are_counted_and_logged() {
+    let (handle, emulator) = start(Args::new(KEY)).await;
+    // MISP takes a CIDR with host bits and a public suffix as a domain; iocx does not.
+    add_event(
+        &emulator,
+        json!({"info": "Odd values", "Attribute": [
+            {"type": "domain", "value": "co.uk"},
+            {"type": "domain", "value": "fine.evil.example"},
+        ]}),
+    );
+    let (ctx, log) = testing::context(&SPEC, json!({"url": handle.base_url, "api_key": KEY}));
+    let pulled = drain(&Misp, &ctx, None, None).await;
+    assert!(pulled.finished, "{:?}", pulled.error);
+    assert_eq!(pulled.values(), vec!["fine.evil.example".to_string()]);
+    assert_eq!(
+        pulled.rejected().values().sum::<u64>(),
+        1,
+        "{:?}",
+        pulled.rejected()
+    );
+    assert!(log.contains("co.uk"), "{}", log.text());
+    handle.stop().await;
+}
+
+#[tokio::test]
 async fn a_wrong_key_and_a_wrong_url_say_so() {
     let (handle, _emulator) = start(Args::new(KEY)).await;
     let e = Misp
