@@ -30,6 +30,7 @@ pub mod discard;
 pub mod external;
 pub mod http;
 pub mod http_feed;
+pub mod misp;
 pub mod netskope;
 pub mod sentinelone;
 pub mod servicenow;
@@ -69,6 +70,7 @@ pub fn registry() -> &'static [&'static dyn Connector] {
         &carbon_black::CarbonBlack,
         &servicenow::ServiceNow,
         &threatq::ThreatQ,
+        &misp::Misp,
         &tippingpoint_sms::TippingPointSms,
     ]
 }

@@ -27,6 +27,7 @@
 pub mod carbon_black;
 pub mod common;
 pub mod crowdstrike;
+pub mod misp;
 pub mod netskope;
 pub mod sentinelone;
 pub mod servicenow;

@@ -22,6 +22,8 @@ pub enum Command {
     Servicenow(Listen<iocx_sim::servicenow::Args>),
     /// ThreatQ: OAuth2, indicators, data collections (saved searches), sources and attributes.
     Threatq(Listen<iocx_sim::threatq::Args>),
+    /// MISP: events, attributes, tags, restSearch, the static feed (PyMISP works against it).
+    Misp(Listen<iocx_sim::misp::Args>),
     /// TippingPoint SMS: the reputation database, tags, bulk imports, CEF events by syslog.
     TippingpointSms(Listen<iocx_sim::tippingpoint_sms::Args>),
 }
@@ -54,6 +56,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             Command::CarbonBlack(l) => start!(l, carbon_black, "Carbon Black Cloud"),
             Command::Servicenow(l) => start!(l, servicenow, "ServiceNow"),
             Command::Threatq(l) => start!(l, threatq, "ThreatQ"),
+            Command::Misp(l) => start!(l, misp, "MISP"),
             Command::TippingpointSms(l) => start!(l, tippingpoint_sms, "TippingPoint SMS"),
         };
         println!("{name} emulator listening on {}", handle.base_url);

@@ -134,9 +134,9 @@ impl Inner {
 }
 
 fn colour_for(name: &str) -> String {
-    let h = name
-        .bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     format!("#{:06x}", h & 0x00ff_ffff)
 }
 
@@ -157,7 +157,11 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn small(v: Option<&Value>, name: &str, range: std::ops::RangeInclusive<u8>) -> Result<Option<u8>, String> {
+fn small(
+    v: Option<&Value>,
+    name: &str,
+    range: std::ops::RangeInclusive<u8>,
+) -> Result<Option<u8>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => text(Some(v))
@@ -238,7 +242,10 @@ fn parse_attribute(v: &Value) -> Result<NewAttribute, Map<String, Value>> {
     {
         fail(
             "category",
-            format!("Options depend on the selected type; {c} is not one for {}.", k.name),
+            format!(
+                "Options depend on the selected type; {c} is not one for {}.",
+                k.name
+            ),
         );
     }
     let to_ids = match loose_bool(v.get("to_ids")) {
@@ -277,12 +284,19 @@ fn parse_attribute(v: &Value) -> Result<NewAttribute, Map<String, Value>> {
         to_ids: to_ids.unwrap_or(kind.to_ids),
         comment: text(v.get("comment")).unwrap_or_default(),
         distribution,
-        disable_correlation: loose_bool(v.get("disable_correlation")).ok().flatten().unwrap_or(false),
+        disable_correlation: loose_bool(v.get("disable_correlation"))
+            .ok()
+            .flatten()
+            .unwrap_or(false),
         first_seen: text(v.get("first_seen")),
         last_seen: text(v.get("last_seen")),
         tags: tag_names(v.get("Tag")),
     })
 }
+
+/// What `add_attributes` made: the stored attributes as the API shows them, the per-item
+/// errors keyed by position, and whether the request held one attribute (not a list).
+pub type AddedAttributes = (Vec<Value>, Map<String, Value>, bool);
 
 /// The store, behind one lock.
 #[derive(Debug)]
@@ -358,17 +372,28 @@ impl State {
     ///
     /// # Errors
     /// Validation (`--validation-status`), or an existing UUID (403 with a `Location`).
-    pub fn add_event(&self, body: &Value, now: DateTime<Utc>) -> Result<(Event, Option<Value>), Fail> {
+    pub fn add_event(
+        &self,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(Event, Option<Value>), Fail> {
         let body = body.get("Event").unwrap_or(body);
         let Value::Object(map) = body else {
-            return Err(self.invalid("Could not add Event", json!({"Event": ["The request body must be an event object."]})));
+            return Err(self.invalid(
+                "Could not add Event",
+                json!({"Event": ["The request body must be an event object."]}),
+            ));
         };
         let mut errors = Map::new();
         let info = text(map.get("info")).unwrap_or_default();
         if info.trim().is_empty() {
             errors.insert("info".into(), json!(["Info cannot be empty."]));
         }
-        let mut field = |name: &str, range: std::ops::RangeInclusive<u8>| match small(map.get(name), name, range) {
+        let mut field = |name: &str, range: std::ops::RangeInclusive<u8>| match small(
+            map.get(name),
+            name,
+            range,
+        ) {
             Ok(v) => v,
             Err(e) => {
                 errors.insert(name.into(), json!([e]));
@@ -383,7 +408,10 @@ impl State {
             Some(d) => match NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d") {
                 Ok(d) => d,
                 Err(_) => {
-                    errors.insert("date".into(), json!(["Expected a date in the format YYYY-MM-DD."]));
+                    errors.insert(
+                        "date".into(),
+                        json!(["Expected a date in the format YYYY-MM-DD."]),
+                    );
                     now.date_naive()
                 }
             },
@@ -391,7 +419,10 @@ impl State {
         let uuid = match text(map.get("uuid")) {
             Some(u) if valid_uuid(&u) => u.trim().to_ascii_lowercase(),
             Some(_) => {
-                errors.insert("uuid".into(), json!(["Please provide a valid RFC 4122 UUID"]));
+                errors.insert(
+                    "uuid".into(),
+                    json!(["Please provide a valid RFC 4122 UUID"]),
+                );
                 String::new()
             }
             None => new_uuid(),
@@ -409,7 +440,8 @@ impl State {
             }
         }
         if !errors.is_empty()
-            || (!attribute_errors.is_empty() && self.config.invalid_attribute == InvalidAttribute::Reject)
+            || (!attribute_errors.is_empty()
+                && self.config.invalid_attribute == InvalidAttribute::Reject)
         {
             let mut all = json!({"Event": Value::Object(errors)});
             if !attribute_errors.is_empty() {
@@ -429,7 +461,10 @@ impl State {
         let ts = now.timestamp();
         inner.next_event += 1;
         let id = inner.next_event;
-        let published = loose_bool(map.get("published")).ok().flatten().unwrap_or(false);
+        let published = loose_bool(map.get("published"))
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         let tags = tag_names(map.get("Tag"))
             .into_iter()
             .map(|(n, l, c)| (inner.tag_id(&n, c.as_deref()), l))
@@ -480,10 +515,15 @@ impl State {
     pub fn edit_event(&self, key: &str, body: &Value, now: DateTime<Utc>) -> Result<Event, Fail> {
         let body = body.get("Event").unwrap_or(body);
         let Value::Object(map) = body else {
-            return Err(self.invalid("Could not edit Event", json!({"Event": ["The request body must be an event object."]})));
+            return Err(self.invalid(
+                "Could not edit Event",
+                json!({"Event": ["The request body must be an event object."]}),
+            ));
         };
         let mut inner = self.lock();
-        let id = inner.event_key(key).ok_or_else(|| Fail::new(404, "Invalid event"))?;
+        let id = inner
+            .event_key(key)
+            .ok_or_else(|| Fail::new(404, "Invalid event"))?;
         let Some(mut event) = inner.events.get(&id).cloned() else {
             return Err(Fail::new(404, "Invalid event"));
         };
@@ -503,7 +543,11 @@ impl State {
                 event.info = info.trim().to_string();
             }
         }
-        for (name, range) in [("threat_level_id", 1..=4), ("analysis", 0..=2), ("distribution", 0..=4)] {
+        for (name, range) in [
+            ("threat_level_id", 1..=4),
+            ("analysis", 0..=2),
+            ("distribution", 0..=4),
+        ] {
             match small(map.get(name), name, range) {
                 Ok(Some(v)) => match name {
                     "threat_level_id" => event.threat_level_id = v,
@@ -520,7 +564,10 @@ impl State {
             match NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d") {
                 Ok(d) => event.date = d,
                 Err(_) => {
-                    errors.insert("date".into(), json!(["Expected a date in the format YYYY-MM-DD."]));
+                    errors.insert(
+                        "date".into(),
+                        json!(["Expected a date in the format YYYY-MM-DD."]),
+                    );
                 }
             }
         }
@@ -565,7 +612,10 @@ impl State {
                 event.tags.push((tid, l));
             }
         }
-        let published = loose_bool(map.get("published")).ok().flatten().unwrap_or(false);
+        let published = loose_bool(map.get("published"))
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         event.published = published;
         if published {
             event.publish_timestamp = ts;
@@ -617,9 +667,11 @@ impl State {
         key: &str,
         body: &Value,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Value>, Map<String, Value>, bool), Fail> {
+    ) -> Result<AddedAttributes, Fail> {
         let mut inner = self.lock();
-        let id = inner.event_key(key).ok_or_else(|| Fail::new(404, "Invalid event."))?;
+        let id = inner
+            .event_key(key)
+            .ok_or_else(|| Fail::new(404, "Invalid event."))?;
         let (items, single) = match body {
             Value::Array(items) => (items.clone(), false),
             other => (vec![other.clone()], true),
@@ -674,18 +726,32 @@ impl State {
         let (eid, i) = inner.attribute_key(key)?;
         let e = inner.events.get(&eid)?;
         let a = e.attributes.get(i)?;
-        Some(json!({"Attribute": attribute_wire(a, e, AttributeRender::default(), &inner.lookup())}))
+        Some(
+            json!({"Attribute": attribute_wire(a, e, AttributeRender::default(), &inner.lookup())}),
+        )
     }
 
     /// Changes an attribute's fields (`value`, `category`, `to_ids`, `comment`, `type`).
     ///
     /// # Errors
     /// No such attribute (404) or an invalid change.
-    pub fn edit_attribute(&self, key: &str, body: &Value, now: DateTime<Utc>) -> Result<Value, Fail> {
+    pub fn edit_attribute(
+        &self,
+        key: &str,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Value, Fail> {
         let body = body.get("Attribute").unwrap_or(body);
         let mut inner = self.lock();
-        let (eid, i) = inner.attribute_key(key).ok_or_else(|| Fail::new(404, "Invalid attribute"))?;
-        let Some(current) = inner.events.get(&eid).and_then(|e| e.attributes.get(i)).cloned() else {
+        let (eid, i) = inner
+            .attribute_key(key)
+            .ok_or_else(|| Fail::new(404, "Invalid attribute"))?;
+        let Some(current) = inner
+            .events
+            .get(&eid)
+            .and_then(|e| e.attributes.get(i))
+            .cloned()
+        else {
             return Err(Fail::new(404, "Invalid attribute"));
         };
         let mut merged = json!({
@@ -694,13 +760,21 @@ impl State {
             "distribution": current.distribution,
         });
         if let (Value::Object(m), Value::Object(b)) = (&mut merged, body) {
-            for k in ["type", "value", "category", "to_ids", "comment", "distribution"] {
+            for k in [
+                "type",
+                "value",
+                "category",
+                "to_ids",
+                "comment",
+                "distribution",
+            ] {
                 if let Some(v) = b.get(k) {
                     m.insert(k.into(), v.clone());
                 }
             }
         }
-        let new = parse_attribute(&merged).map_err(|e| self.invalid("Could not edit Attribute", Value::Object(e)))?;
+        let new = parse_attribute(&merged)
+            .map_err(|e| self.invalid("Could not edit Attribute", Value::Object(e)))?;
         let ts = now.timestamp().max(current.timestamp + 1);
         let Some(event) = inner.events.get_mut(&eid) else {
             return Err(Fail::new(404, "Invalid attribute"));
@@ -720,7 +794,10 @@ impl State {
         let (Some(e), lookup) = (inner.events.get(&eid), inner.lookup()) else {
             return Err(Fail::new(404, "Invalid attribute"));
         };
-        let a = e.attributes.get(i).ok_or_else(|| Fail::new(404, "Invalid attribute"))?;
+        let a = e
+            .attributes
+            .get(i)
+            .ok_or_else(|| Fail::new(404, "Invalid attribute"))?;
         Ok(json!({"Attribute": attribute_wire(a, e, AttributeRender::default(), &lookup)}))
     }
 
@@ -741,7 +818,13 @@ impl State {
     }
 
     /// `deleteSelected`: the listed attribute ids of an event (or `all`).
-    pub fn delete_selected(&self, key: &str, ids: Option<Vec<u64>>, hard: bool, now: DateTime<Utc>) -> Option<usize> {
+    pub fn delete_selected(
+        &self,
+        key: &str,
+        ids: Option<Vec<u64>>,
+        hard: bool,
+        now: DateTime<Utc>,
+    ) -> Option<usize> {
         let mut inner = self.lock();
         let eid = inner.event_key(key)?;
         let e = inner.events.get_mut(&eid)?;
@@ -767,7 +850,11 @@ impl State {
     /// One tag by id or exact name.
     pub fn tag(&self, key: &str) -> Option<Tag> {
         let inner = self.lock();
-        let id = key.trim().parse::<u64>().ok().or_else(|| inner.tag_ids.get(key).copied())?;
+        let id = key
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .or_else(|| inner.tag_ids.get(key).copied())?;
         inner.tags.get(&id).cloned()
     }
 
@@ -778,14 +865,23 @@ impl State {
     pub fn add_tag(&self, name: &str, colour: Option<&str>, exportable: bool) -> Result<Tag, Fail> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(self.invalid("Could not add Tag", json!({"name": ["A name is required."]})));
+            return Err(self.invalid(
+                "Could not add Tag",
+                json!({"name": ["A name is required."]}),
+            ));
         }
         let mut inner = self.lock();
         if inner.tag_ids.contains_key(name) {
-            return Err(self.invalid("Could not add Tag", json!({"name": ["A similar name already exists."]})));
+            return Err(self.invalid(
+                "Could not add Tag",
+                json!({"name": ["A similar name already exists."]}),
+            ));
         }
         let id = inner.tag_id(name, colour);
-        let tag = inner.tags.get_mut(&id).ok_or_else(|| Fail::new(500, "Could not add Tag"))?;
+        let tag = inner
+            .tags
+            .get_mut(&id)
+            .ok_or_else(|| Fail::new(500, "Could not add Tag"))?;
         tag.exportable = exportable;
         Ok(tag.clone())
     }
@@ -795,16 +891,30 @@ impl State {
     ///
     /// # Errors
     /// No such event, attribute or tag (404).
-    pub fn tag_object(&self, uuid: &str, tag: &str, local: bool, attach: bool, now: DateTime<Utc>) -> Result<(), Fail> {
+    pub fn tag_object(
+        &self,
+        uuid: &str,
+        tag: &str,
+        local: bool,
+        attach: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Fail> {
         let mut inner = self.lock();
         let tag_id = match tag.trim().parse::<u64>() {
             Ok(id) if inner.tags.contains_key(&id) => id,
             Ok(_) => return Err(Fail::new(404, "Invalid Tag.")),
             Err(_) if attach => inner.tag_id(tag.trim(), None),
-            Err(_) => *inner.tag_ids.get(tag.trim()).ok_or_else(|| Fail::new(404, "Invalid Tag."))?,
+            Err(_) => *inner
+                .tag_ids
+                .get(tag.trim())
+                .ok_or_else(|| Fail::new(404, "Invalid Tag."))?,
         };
         let ts = now.timestamp();
-        if let Some(eid) = inner.events.values().find(|e| e.uuid.eq_ignore_ascii_case(uuid.trim())).map(|e| e.id)
+        if let Some(eid) = inner
+            .events
+            .values()
+            .find(|e| e.uuid.eq_ignore_ascii_case(uuid.trim()))
+            .map(|e| e.id)
             && let Some(e) = inner.events.get_mut(&eid)
         {
             if attach {
@@ -817,9 +927,17 @@ impl State {
             e.timestamp = ts;
             return Ok(());
         }
-        let (eid, i) = inner.attribute_key(uuid).ok_or_else(|| Fail::new(404, "Invalid target."))?;
-        let e = inner.events.get_mut(&eid).ok_or_else(|| Fail::new(404, "Invalid target."))?;
-        let a = e.attributes.get_mut(i).ok_or_else(|| Fail::new(404, "Invalid target."))?;
+        let (eid, i) = inner
+            .attribute_key(uuid)
+            .ok_or_else(|| Fail::new(404, "Invalid target."))?;
+        let e = inner
+            .events
+            .get_mut(&eid)
+            .ok_or_else(|| Fail::new(404, "Invalid target."))?;
+        let a = e
+            .attributes
+            .get_mut(i)
+            .ok_or_else(|| Fail::new(404, "Invalid target."))?;
         if attach {
             if !a.tags.iter().any(|(t, _)| *t == tag_id) {
                 a.tags.push((tag_id, local));
@@ -841,7 +959,9 @@ impl State {
             .values()
             .filter(|e| f.event_matches(e, &lookup, false))
             .flat_map(|e| e.attributes.iter().map(move |a| (a, e)))
-            .filter(|(a, e)| f.attribute_matches(a, e, &lookup, self.config.tags_include_event, false))
+            .filter(|(a, e)| {
+                f.attribute_matches(a, e, &lookup, self.config.tags_include_event, false)
+            })
             .collect();
         match self.config.attribute_order {
             AttributeOrder::Id => hits.sort_by_key(|(a, _)| a.id),
@@ -863,7 +983,10 @@ impl State {
     }
 
     fn page(&self, f: &Filters, total: usize) -> (usize, usize) {
-        let limit = f.limit.filter(|l| *l > 0).map(|l| l.min(self.config.max_limit));
+        let limit = f
+            .limit
+            .filter(|l| *l > 0)
+            .map(|l| l.min(self.config.max_limit));
         match limit {
             None => (0, total),
             Some(limit) => {
@@ -921,7 +1044,11 @@ impl State {
             .filter(|e| f.event_matches(e, &lookup, true))
             .filter(|e| {
                 f.tags.as_ref().is_none_or(|t| {
-                    let names: Vec<String> = e.tags.iter().filter_map(|(id, _)| lookup(*id).map(|t| t.name)).collect();
+                    let names: Vec<String> = e
+                        .tags
+                        .iter()
+                        .filter_map(|(id, _)| lookup(*id).map(|t| t.name))
+                        .collect();
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                     t.matches(&refs)
                 })
@@ -959,7 +1086,10 @@ impl State {
     /// One published event in the feed format.
     pub fn feed_event(&self, uuid: &str) -> Option<Value> {
         let inner = self.lock();
-        let e = inner.events.values().find(|e| e.published && e.uuid == uuid)?;
+        let e = inner
+            .events
+            .values()
+            .find(|e| e.published && e.uuid == uuid)?;
         Some(feed_event(e, &inner.lookup()))
     }
 
@@ -1058,7 +1188,14 @@ const FAMILY_TAGS: &[&str] = &[
     "ransomware",
 ];
 
-const COMMENTS: &[&str] = &["", "C2", "payload", "dropper", "phishing sender", "landing page"];
+const COMMENTS: &[&str] = &[
+    "",
+    "C2",
+    "payload",
+    "dropper",
+    "phishing sender",
+    "landing page",
+];
 
 fn sample(n: usize, rng: &mut StdRng) -> (&'static str, String) {
     let hex = |rng: &mut StdRng, len: usize| -> String {
@@ -1066,7 +1203,9 @@ fn sample(n: usize, rng: &mut StdRng) -> (&'static str, String) {
             .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
             .collect()
     };
-    let words = ["update", "secure", "login", "cdn", "portal", "files", "verify"];
+    let words = [
+        "update", "secure", "login", "cdn", "portal", "files", "verify",
+    ];
     let word = words[rng.gen_range(0..words.len())];
     let tld = ["example", "example.net", "example.org", "test"][rng.gen_range(0..4)];
     match n % 9 {
@@ -1074,7 +1213,10 @@ fn sample(n: usize, rng: &mut StdRng) -> (&'static str, String) {
         1 => ("ip-src", format!("203.0.113.{}", n % 254 + 1)),
         2 => ("domain", format!("{word}-{n}.{tld}")),
         3 => ("hostname", format!("mx{}.{word}-{n}.{tld}", n % 5)),
-        4 => ("url", format!("http://{word}-{n}.{tld}/{}.php", hex(rng, 6))),
+        4 => (
+            "url",
+            format!("http://{word}-{n}.{tld}/{}.php", hex(rng, 6)),
+        ),
         5 => ("sha256", hex(rng, 64)),
         6 => ("md5", hex(rng, 32)),
         7 => ("sha1", hex(rng, 40)),

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use super::Args;
 use super::data::{Fail, State};
 use super::model::describe_types;
 use super::search::{Filters, loose_bool};
-use super::{Args, render_error};
 use crate::common::Faults;
 
 /// Everything the handlers share.
@@ -35,7 +35,8 @@ pub(crate) struct ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.fail.status).unwrap_or(StatusCode::FORBIDDEN);
-        let mut body = json!({"name": self.fail.message, "message": self.fail.message, "url": self.url});
+        let mut body =
+            json!({"name": self.fail.message, "message": self.fail.message, "url": self.url});
         if let Some(errors) = self.fail.errors {
             body["saved"] = json!(false);
             body["errors"] = errors;
@@ -88,7 +89,10 @@ fn admit(ctx: &Ctx, headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
         if !json && !uri.path().ends_with(".json") {
             return Err(err(
                 uri,
-                Fail::new(406, "This API answers JSON only; send Accept: application/json."),
+                Fail::new(
+                    406,
+                    "This API answers JSON only; send Accept: application/json.",
+                ),
             ));
         }
     }
@@ -102,7 +106,12 @@ async fn read_json(ctx: &Ctx, uri: &Uri, body: Body) -> Result<Value, ApiError> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(&bytes).map_err(|e| err(uri, Fail::new(400, format!("Malformed JSON in the request body: {e}"))))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        err(
+            uri,
+            Fail::new(400, format!("Malformed JSON in the request body: {e}")),
+        )
+    })
 }
 
 fn id_of(raw: &str) -> String {
@@ -124,7 +133,11 @@ pub(crate) async fn get_version(AxumState(ctx): Shared, headers: HeaderMap, uri:
 }
 
 /// `GET /servers/getPyMISPVersion.json`.
-pub(crate) async fn get_pymisp_version(AxumState(ctx): Shared, headers: HeaderMap, uri: Uri) -> Answer {
+pub(crate) async fn get_pymisp_version(
+    AxumState(ctx): Shared,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
     admit(&ctx, &headers, &uri)?;
     ok(json!({"version": ctx.args.pymisp_recommended_version}))
 }
@@ -177,14 +190,28 @@ pub(crate) async fn add_event(
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
     if ctx.faults.capacity_reached() {
-        return Err(err(&uri, Fail::new(403, "Could not add Event: the instance is out of capacity.")));
+        return Err(err(
+            &uri,
+            Fail::new(403, "Could not add Event: the instance is out of capacity."),
+        ));
     }
-    let (event, errors) = ctx.state.add_event(&body, Utc::now()).map_err(|f| err(&uri, f))?;
+    let (event, errors) = ctx
+        .state
+        .add_event(&body, Utc::now())
+        .map_err(|f| err(&uri, f))?;
     let metadata = uri.path().contains("metadata:1");
     let mut out = if metadata {
         let mut head = ctx.state.event_json(&event, false);
         if let Some(Value::Object(e)) = head.get_mut("Event") {
-            for k in ["Attribute", "ShadowAttribute", "RelatedEvent", "Galaxy", "Object", "EventReport", "CryptographicKey"] {
+            for k in [
+                "Attribute",
+                "ShadowAttribute",
+                "RelatedEvent",
+                "Galaxy",
+                "Object",
+                "EventReport",
+                "CryptographicKey",
+            ] {
                 e.remove(k);
             }
         }
@@ -213,8 +240,14 @@ pub(crate) async fn view_event(
     } else {
         Value::Null
     };
-    let with_deleted = loose_bool(body.get("deleted")).ok().flatten().unwrap_or(false);
-    let event = ctx.state.event(&id_of(&id)).ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
+    let with_deleted = loose_bool(body.get("deleted"))
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let event = ctx
+        .state
+        .event(&id_of(&id))
+        .ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
     if method == Method::HEAD {
         return Ok(StatusCode::OK.into_response());
     }
@@ -231,7 +264,10 @@ pub(crate) async fn edit_event(
 ) -> Answer {
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
-    let event = ctx.state.edit_event(&id_of(&id), &body, Utc::now()).map_err(|f| err(&uri, f))?;
+    let event = ctx
+        .state
+        .edit_event(&id_of(&id), &body, Utc::now())
+        .map_err(|f| err(&uri, f))?;
     ok(ctx.state.event_json(&event, false))
 }
 
@@ -243,8 +279,13 @@ pub(crate) async fn delete_event(
     Path(id): Path<String>,
 ) -> Answer {
     admit(&ctx, &headers, &uri)?;
-    let id = ctx.state.delete_event(&id_of(&id)).ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
-    ok(json!({"saved": true, "success": true, "name": "Event deleted.", "message": "Event deleted.", "url": uri.path(), "id": id.to_string()}))
+    let id = ctx
+        .state
+        .delete_event(&id_of(&id))
+        .ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
+    ok(
+        json!({"saved": true, "success": true, "name": "Event deleted.", "message": "Event deleted.", "url": uri.path(), "id": id.to_string()}),
+    )
 }
 
 /// `POST /events/publish/{id}` and `/events/unpublish/{id}`.
@@ -264,23 +305,41 @@ pub(crate) async fn publish(
         .state
         .set_published(&id_of(&id), publish, Utc::now())
         .ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
-    let message = if publish { "Job queued" } else { "Event unpublished." };
-    ok(json!({"saved": true, "success": true, "name": message, "message": message, "url": uri.path(), "id": id.to_string()}))
+    let message = if publish {
+        "Job queued"
+    } else {
+        "Event unpublished."
+    };
+    ok(
+        json!({"saved": true, "success": true, "name": message, "message": message, "url": uri.path(), "id": id.to_string()}),
+    )
 }
 
 fn filters(ctx: &Ctx, uri: &Uri, body: &Value) -> Result<Filters, ApiError> {
     let Value::Object(map) = body else {
-        return Err(err(uri, Fail::new(400, "The search filters must be a JSON object.")));
+        return Err(err(
+            uri,
+            Fail::new(400, "The search filters must be a JSON object."),
+        ));
     };
     let f = Filters::parse(map, Utc::now()).map_err(|e| err(uri, Fail::new(400, e.0)))?;
     if !f.return_format.eq_ignore_ascii_case("json") {
         return Err(err(
             uri,
-            Fail::new(400, format!("Invalid return format {}; this emulator answers json.", f.return_format)),
+            Fail::new(
+                400,
+                format!(
+                    "Invalid return format {}; this emulator answers json.",
+                    f.return_format
+                ),
+            ),
         ));
     }
     if f.limit.is_some_and(|l| l > ctx.args.max_limit) && ctx.args.refuse_large_limit {
-        return Err(err(uri, Fail::new(400, format!("limit may be at most {}.", ctx.args.max_limit))));
+        return Err(err(
+            uri,
+            Fail::new(400, format!("limit may be at most {}.", ctx.args.max_limit)),
+        ));
     }
     Ok(f)
 }
@@ -320,7 +379,10 @@ pub(crate) async fn events_search(
     let body = read_json(&ctx, &uri, body).await?;
     let f = filters(&ctx, &uri, &body)?;
     let (total, events) = ctx.state.search_events(&f);
-    Ok(with_count(Json(json!({"response": events})).into_response(), total))
+    Ok(with_count(
+        Json(json!({"response": events})).into_response(),
+        total,
+    ))
 }
 
 /// `GET|POST /events/index`: event heads, newest first; POST takes filters and paging.
@@ -341,14 +403,16 @@ pub(crate) async fn events_index(
         && let Value::Object(map) = &mut body
     {
         for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-            map.entry(k.into_owned()).or_insert(Value::String(v.into_owned()));
+            map.entry(k.into_owned())
+                .or_insert(Value::String(v.into_owned()));
         }
     }
     // CakePHP named parameters: /events/index/limit:10/page:2
     if let Value::Object(map) = &mut body {
         for seg in uri.path().split('/').skip(3) {
             if let Some((k, v)) = seg.split_once(':') {
-                map.entry(k.to_string()).or_insert(Value::String(v.to_string()));
+                map.entry(k.to_string())
+                    .or_insert(Value::String(v.to_string()));
             }
         }
         map.remove("returnFormat");
@@ -369,7 +433,13 @@ pub(crate) async fn add_attribute(
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
     if ctx.faults.capacity_reached() {
-        return Err(err(&uri, Fail::new(403, "Could not add Attribute: the instance is out of capacity.")));
+        return Err(err(
+            &uri,
+            Fail::new(
+                403,
+                "Could not add Attribute: the instance is out of capacity.",
+            ),
+        ));
     }
     let (made, errors, single) = ctx
         .state
@@ -414,7 +484,10 @@ pub(crate) async fn edit_attribute(
 ) -> Answer {
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
-    let a = ctx.state.edit_attribute(&id_of(&id), &body, Utc::now()).map_err(|f| err(&uri, f))?;
+    let a = ctx
+        .state
+        .edit_attribute(&id_of(&id), &body, Utc::now())
+        .map_err(|f| err(&uri, f))?;
     ok(a)
 }
 
@@ -457,7 +530,10 @@ pub(crate) async fn delete_selected(
         Some(Value::Array(items)) => Some(
             items
                 .iter()
-                .filter_map(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                .filter_map(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
                 .collect(),
         ),
         Some(v) => v
@@ -466,13 +542,18 @@ pub(crate) async fn delete_selected(
             .map(|n| vec![n]),
         None => return Err(err(&uri, Fail::new(400, "No attributes selected."))),
     };
-    let hard = loose_bool(body.get("allow_hard_delete")).ok().flatten().unwrap_or(false);
+    let hard = loose_bool(body.get("allow_hard_delete"))
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     let n = ctx
         .state
         .delete_selected(&id_of(&event), ids, hard, Utc::now())
         .ok_or_else(|| err(&uri, Fail::new(404, "Invalid event")))?;
     let message = format!("{n} attribute(s) deleted.");
-    ok(json!({"saved": true, "success": true, "name": message, "message": message, "url": uri.path()}))
+    ok(
+        json!({"saved": true, "success": true, "name": message, "message": message, "url": uri.path()}),
+    )
 }
 
 /// `GET /tags/index`: `{"Tag": […]}`.
@@ -490,19 +571,33 @@ pub(crate) async fn tag_view(
     Path(id): Path<String>,
 ) -> Answer {
     admit(&ctx, &headers, &uri)?;
-    let tag = ctx.state.tag(&id_of(&id)).ok_or_else(|| err(&uri, Fail::new(404, "Invalid tag")))?;
+    let tag = ctx
+        .state
+        .tag(&id_of(&id))
+        .ok_or_else(|| err(&uri, Fail::new(404, "Invalid tag")))?;
     ok(json!({"Tag": tag.to_wire(None)}))
 }
 
 /// `POST /tags/add`: `{"Tag": {name, colour, exportable}}` or bare.
-pub(crate) async fn tag_add(AxumState(ctx): Shared, headers: HeaderMap, uri: Uri, body: Body) -> Answer {
+pub(crate) async fn tag_add(
+    AxumState(ctx): Shared,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Answer {
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
     let t = body.get("Tag").unwrap_or(&body);
     let name = t.get("name").and_then(Value::as_str).unwrap_or("");
     let colour = t.get("colour").and_then(Value::as_str);
-    let exportable = loose_bool(t.get("exportable")).ok().flatten().unwrap_or(true);
-    let tag = ctx.state.add_tag(name, colour, exportable).map_err(|f| err(&uri, f))?;
+    let exportable = loose_bool(t.get("exportable"))
+        .ok()
+        .flatten()
+        .unwrap_or(true);
+    let tag = ctx
+        .state
+        .add_tag(name, colour, exportable)
+        .map_err(|f| err(&uri, f))?;
     ok(json!({"Tag": tag.to_wire(None)}))
 }
 
@@ -535,7 +630,12 @@ pub(crate) async fn tag_search_get(
 }
 
 /// `POST /tags/search`: `{"name": …, "strict_tagname": 0|1}` (PyMISP's `search_tags`).
-pub(crate) async fn tag_search_post(AxumState(ctx): Shared, headers: HeaderMap, uri: Uri, body: Body) -> Answer {
+pub(crate) async fn tag_search_post(
+    AxumState(ctx): Shared,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Answer {
     admit(&ctx, &headers, &uri)?;
     let body = read_json(&ctx, &uri, body).await?;
     let name = body
@@ -544,7 +644,10 @@ pub(crate) async fn tag_search_post(AxumState(ctx): Shared, headers: HeaderMap, 
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let strict = loose_bool(body.get("strict_tagname")).ok().flatten().unwrap_or(false);
+    let strict = loose_bool(body.get("strict_tagname"))
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     ok(tag_search_result(&ctx, &name, strict))
 }
 
@@ -569,7 +672,10 @@ pub(crate) async fn tag_object(
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(err(&uri, Fail::new(400, "A tag is required."))),
     };
-    let local = loose_bool(body.get("local")).ok().flatten().unwrap_or(false);
+    let local = loose_bool(body.get("local"))
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     ctx.state
         .tag_object(uuid, &tag, local, attach, Utc::now())
         .map_err(|f| err(&uri, f))?;

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 /// The categories of attributes.
@@ -70,52 +70,294 @@ pub struct AttributeType {
     pub rule: Rule,
 }
 
-const NET: &[&str] = &["Network activity", "Payload delivery", "External analysis", "Payload installation", "Artifacts dropped"];
-const HASH: &[&str] = &["Payload delivery", "Artifacts dropped", "Payload installation", "External analysis", "Antivirus detection"];
-const MAIL: &[&str] = &["Payload delivery", "Network activity", "Social network", "Targeting data", "Attribution", "Person"];
+const NET: &[&str] = &[
+    "Network activity",
+    "Payload delivery",
+    "External analysis",
+    "Payload installation",
+    "Artifacts dropped",
+];
+const HASH: &[&str] = &[
+    "Payload delivery",
+    "Artifacts dropped",
+    "Payload installation",
+    "External analysis",
+    "Antivirus detection",
+];
+const MAIL: &[&str] = &[
+    "Payload delivery",
+    "Network activity",
+    "Social network",
+    "Targeting data",
+    "Attribution",
+    "Person",
+];
 const ANY: &[&str] = &[
-    "Internal reference", "Targeting data", "Antivirus detection", "Payload delivery", "Artifacts dropped",
-    "Payload installation", "Persistence mechanism", "Network activity", "Payload type", "Attribution",
-    "External analysis", "Financial fraud", "Support Tool", "Social network", "Person", "Other",
+    "Internal reference",
+    "Targeting data",
+    "Antivirus detection",
+    "Payload delivery",
+    "Artifacts dropped",
+    "Payload installation",
+    "Persistence mechanism",
+    "Network activity",
+    "Payload type",
+    "Attribution",
+    "External analysis",
+    "Financial fraud",
+    "Support Tool",
+    "Social network",
+    "Person",
+    "Other",
 ];
 
 /// The attribute types this emulator knows (a subset of MISP's, covering every kind iocx moves).
 pub const TYPES: &[AttributeType] = &[
-    AttributeType { name: "md5", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Hex(32) },
-    AttributeType { name: "sha1", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Hex(40) },
-    AttributeType { name: "sha256", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Hex(64) },
-    AttributeType { name: "sha512", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Hex(128) },
-    AttributeType { name: "ssdeep", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Text },
-    AttributeType { name: "filename", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::Text },
-    AttributeType { name: "filename|md5", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::FileHash(32) },
-    AttributeType { name: "filename|sha1", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::FileHash(40) },
-    AttributeType { name: "filename|sha256", default_category: "Payload delivery", to_ids: true, categories: HASH, rule: Rule::FileHash(64) },
-    AttributeType { name: "ip-src", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Ip },
-    AttributeType { name: "ip-dst", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Ip },
-    AttributeType { name: "ip-src|port", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::IpPort },
-    AttributeType { name: "ip-dst|port", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::IpPort },
-    AttributeType { name: "hostname", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Domain },
-    AttributeType { name: "hostname|port", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::HostPort },
-    AttributeType { name: "domain", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Domain },
-    AttributeType { name: "domain|ip", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::DomainIp },
-    AttributeType { name: "url", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Url },
-    AttributeType { name: "uri", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Text },
-    AttributeType { name: "user-agent", default_category: "Network activity", to_ids: false, categories: NET, rule: Rule::Text },
-    AttributeType { name: "port", default_category: "Network activity", to_ids: false, categories: NET, rule: Rule::Port },
-    AttributeType { name: "AS", default_category: "Network activity", to_ids: false, categories: NET, rule: Rule::Text },
-    AttributeType { name: "email", default_category: "Social network", to_ids: true, categories: MAIL, rule: Rule::Email },
-    AttributeType { name: "email-src", default_category: "Payload delivery", to_ids: true, categories: MAIL, rule: Rule::Email },
-    AttributeType { name: "email-dst", default_category: "Network activity", to_ids: true, categories: MAIL, rule: Rule::Email },
-    AttributeType { name: "email-subject", default_category: "Payload delivery", to_ids: false, categories: MAIL, rule: Rule::Text },
-    AttributeType { name: "mutex", default_category: "Artifacts dropped", to_ids: true, categories: HASH, rule: Rule::Text },
-    AttributeType { name: "regkey", default_category: "Persistence mechanism", to_ids: true, categories: ANY, rule: Rule::Text },
-    AttributeType { name: "vulnerability", default_category: "External analysis", to_ids: false, categories: ANY, rule: Rule::Text },
-    AttributeType { name: "x509-fingerprint-sha1", default_category: "Network activity", to_ids: true, categories: NET, rule: Rule::Hex(40) },
-    AttributeType { name: "btc", default_category: "Financial fraud", to_ids: true, categories: ANY, rule: Rule::Text },
-    AttributeType { name: "link", default_category: "External analysis", to_ids: false, categories: ANY, rule: Rule::Url },
-    AttributeType { name: "comment", default_category: "Other", to_ids: false, categories: ANY, rule: Rule::Text },
-    AttributeType { name: "text", default_category: "Other", to_ids: false, categories: ANY, rule: Rule::Text },
-    AttributeType { name: "other", default_category: "Other", to_ids: false, categories: ANY, rule: Rule::Text },
+    AttributeType {
+        name: "md5",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Hex(32),
+    },
+    AttributeType {
+        name: "sha1",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Hex(40),
+    },
+    AttributeType {
+        name: "sha256",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Hex(64),
+    },
+    AttributeType {
+        name: "sha512",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Hex(128),
+    },
+    AttributeType {
+        name: "ssdeep",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "filename",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "filename|md5",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::FileHash(32),
+    },
+    AttributeType {
+        name: "filename|sha1",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::FileHash(40),
+    },
+    AttributeType {
+        name: "filename|sha256",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::FileHash(64),
+    },
+    AttributeType {
+        name: "ip-src",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Ip,
+    },
+    AttributeType {
+        name: "ip-dst",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Ip,
+    },
+    AttributeType {
+        name: "ip-src|port",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::IpPort,
+    },
+    AttributeType {
+        name: "ip-dst|port",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::IpPort,
+    },
+    AttributeType {
+        name: "hostname",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Domain,
+    },
+    AttributeType {
+        name: "hostname|port",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::HostPort,
+    },
+    AttributeType {
+        name: "domain",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Domain,
+    },
+    AttributeType {
+        name: "domain|ip",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::DomainIp,
+    },
+    AttributeType {
+        name: "url",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Url,
+    },
+    AttributeType {
+        name: "uri",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "user-agent",
+        default_category: "Network activity",
+        to_ids: false,
+        categories: NET,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "port",
+        default_category: "Network activity",
+        to_ids: false,
+        categories: NET,
+        rule: Rule::Port,
+    },
+    AttributeType {
+        name: "AS",
+        default_category: "Network activity",
+        to_ids: false,
+        categories: NET,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "email",
+        default_category: "Social network",
+        to_ids: true,
+        categories: MAIL,
+        rule: Rule::Email,
+    },
+    AttributeType {
+        name: "email-src",
+        default_category: "Payload delivery",
+        to_ids: true,
+        categories: MAIL,
+        rule: Rule::Email,
+    },
+    AttributeType {
+        name: "email-dst",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: MAIL,
+        rule: Rule::Email,
+    },
+    AttributeType {
+        name: "email-subject",
+        default_category: "Payload delivery",
+        to_ids: false,
+        categories: MAIL,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "mutex",
+        default_category: "Artifacts dropped",
+        to_ids: true,
+        categories: HASH,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "regkey",
+        default_category: "Persistence mechanism",
+        to_ids: true,
+        categories: ANY,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "vulnerability",
+        default_category: "External analysis",
+        to_ids: false,
+        categories: ANY,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "x509-fingerprint-sha1",
+        default_category: "Network activity",
+        to_ids: true,
+        categories: NET,
+        rule: Rule::Hex(40),
+    },
+    AttributeType {
+        name: "btc",
+        default_category: "Financial fraud",
+        to_ids: true,
+        categories: ANY,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "link",
+        default_category: "External analysis",
+        to_ids: false,
+        categories: ANY,
+        rule: Rule::Url,
+    },
+    AttributeType {
+        name: "comment",
+        default_category: "Other",
+        to_ids: false,
+        categories: ANY,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "text",
+        default_category: "Other",
+        to_ids: false,
+        categories: ANY,
+        rule: Rule::Text,
+    },
+    AttributeType {
+        name: "other",
+        default_category: "Other",
+        to_ids: false,
+        categories: ANY,
+        rule: Rule::Text,
+    },
 ];
 
 /// The type with this name.
@@ -130,7 +372,8 @@ fn is_domain(text: &str) -> bool {
         && t.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -175,7 +418,9 @@ impl AttributeType {
             Rule::IpPort => {
                 let (ip, port) = v.rsplit_once('|').ok_or_else(bad)?;
                 let ip = is_ip_or_cidr(ip).ok_or_else(bad)?;
-                port_ok(port).then(|| format!("{ip}|{}", port.trim())).ok_or_else(bad)
+                port_ok(port)
+                    .then(|| format!("{ip}|{}", port.trim()))
+                    .ok_or_else(bad)
             }
             Rule::Domain => is_domain(v).then(|| v.to_ascii_lowercase()).ok_or_else(bad),
             Rule::DomainIp => {
@@ -192,12 +437,16 @@ impl AttributeType {
                     .ok_or_else(bad)
             }
             Rule::Email => match v.rsplit_once('@') {
-                Some((l, d)) if !l.is_empty() && is_domain(d) && !v.contains(char::is_whitespace) => {
+                Some((l, d))
+                    if !l.is_empty() && is_domain(d) && !v.contains(char::is_whitespace) =>
+                {
                     Ok(v.to_string())
                 }
                 _ => Err(bad()),
             },
-            Rule::Url => (!v.contains(char::is_whitespace)).then(|| v.to_string()).ok_or_else(bad),
+            Rule::Url => (!v.contains(char::is_whitespace))
+                .then(|| v.to_string())
+                .ok_or_else(bad),
             Rule::Port => port_ok(v).then(|| v.to_string()).ok_or_else(bad),
             Rule::FileHash(n) => {
                 let (f, h) = v.rsplit_once('|').ok_or_else(bad)?;
@@ -305,7 +554,10 @@ pub fn default_tags() -> Vec<(&'static str, &'static str)> {
         ("tlp:red", "#ff0033"),
         ("type:OSINT", "#004646"),
         ("misp:confidence-level=\"completely-confident\"", "#12e000"),
-        ("estimative-language:likelihood-probability=\"very-likely\"", "#0f7500"),
+        (
+            "estimative-language:likelihood-probability=\"very-likely\"",
+            "#0f7500",
+        ),
     ]
 }
 
@@ -382,11 +634,6 @@ pub struct Event {
 /// Formats epoch seconds as MISP does (a string).
 pub fn ts(t: i64) -> String {
     t.to_string()
-}
-
-/// The current time as epoch seconds.
-pub fn now_ts(now: DateTime<Utc>) -> i64 {
-    now.timestamp()
 }
 
 /// How attributes and events are rendered.
@@ -478,7 +725,10 @@ pub fn event_head(e: &Event) -> Map<String, Value> {
     map.insert("orgc_id".into(), e.orgc.id.to_string().into());
     map.insert("org_id".into(), e.org.id.to_string().into());
     map.insert("date".into(), e.date.format("%Y-%m-%d").to_string().into());
-    map.insert("threat_level_id".into(), e.threat_level_id.to_string().into());
+    map.insert(
+        "threat_level_id".into(),
+        e.threat_level_id.to_string().into(),
+    );
     map.insert("info".into(), e.info.clone().into());
     map.insert("published".into(), e.published.into());
     map.insert("uuid".into(), e.uuid.clone().into());

@@ -174,8 +174,14 @@ impl Range {
             Value::Null => Ok(None),
             Value::Array(items) if items.is_empty() => Ok(None),
             Value::Array(items) => {
-                let from = items.first().map(|i| resolve_time(i, now).ok_or_else(bad)).transpose()?;
-                let to = items.get(1).map(|i| resolve_time(i, now).ok_or_else(bad)).transpose()?;
+                let from = items
+                    .first()
+                    .map(|i| resolve_time(i, now).ok_or_else(bad))
+                    .transpose()?;
+                let to = items
+                    .get(1)
+                    .map(|i| resolve_time(i, now).ok_or_else(bad))
+                    .transpose()?;
                 Ok(Some(Range { from, to }))
             }
             Value::String(s) if s.trim().is_empty() => Ok(None),
@@ -212,7 +218,11 @@ pub fn loose_bool(v: Option<&Value>) -> Result<Option<bool>, FilterError> {
         Value::Null => Ok(None),
         Value::Array(items) => {
             let vals: Vec<bool> = items.iter().filter_map(one).collect();
-            if vals.len() == 1 { Ok(Some(vals[0])) } else { Ok(None) }
+            if vals.len() == 1 {
+                Ok(Some(vals[0]))
+            } else {
+                Ok(None)
+            }
         }
         Value::String(s) if s.trim().is_empty() => Ok(None),
         other => one(other)
@@ -298,7 +308,8 @@ impl Filters {
     /// A filter of the wrong shape.
     pub fn parse(body: &Map<String, Value>, now: DateTime<Utc>) -> Result<Filters, FilterError> {
         let list = |key: &str| -> Result<Option<ListFilter>, FilterError> {
-            body.get(key).map_or(Ok(None), |v| ListFilter::parse(v, key))
+            body.get(key)
+                .map_or(Ok(None), |v| ListFilter::parse(v, key))
         };
         let range = |keys: &[&str]| -> Result<Option<Range>, FilterError> {
             for k in keys {
@@ -320,8 +331,11 @@ impl Filters {
                 None
             } else {
                 let r = |v: Option<&Value>, name: &str| -> Result<Option<i64>, FilterError> {
-                    v.map(|v| resolve_time(v, now).ok_or_else(|| FilterError(format!("Invalid {name} filter."))))
-                        .transpose()
+                    v.map(|v| {
+                        resolve_time(v, now)
+                            .ok_or_else(|| FilterError(format!("Invalid {name} filter.")))
+                    })
+                    .transpose()
                 };
                 Some(Range {
                     from: r(from, "from")?,
@@ -376,7 +390,12 @@ impl Filters {
 
     /// Whether an event passes the event-level filters. `for_events` applies `timestamp` to the
     /// event (on events restSearch) rather than to attributes.
-    pub fn event_matches(&self, e: &Event, tag_name: &dyn Fn(u64) -> Option<Tag>, for_events: bool) -> bool {
+    pub fn event_matches(
+        &self,
+        e: &Event,
+        tag_name: &dyn Fn(u64) -> Option<Tag>,
+        for_events: bool,
+    ) -> bool {
         let event_tags: Vec<String> = e
             .tags
             .iter()
@@ -386,15 +405,28 @@ impl Filters {
         let id = e.id.to_string();
         let org_id = e.orgc.id.to_string();
         let tl = e.threat_level_id.to_string();
-        self.eventid.as_ref().is_none_or(|f| f.matches(&[&id, &e.uuid]))
-            && self.org.as_ref().is_none_or(|f| f.matches(&[&e.orgc.name, &org_id]))
-            && self.eventinfo.as_ref().is_none_or(|f| f.matches(&[&e.info]))
+        self.eventid
+            .as_ref()
+            .is_none_or(|f| f.matches(&[&id, &e.uuid]))
+            && self
+                .org
+                .as_ref()
+                .is_none_or(|f| f.matches(&[&e.orgc.name, &org_id]))
+            && self
+                .eventinfo
+                .as_ref()
+                .is_none_or(|f| f.matches(&[&e.info]))
             && self.threat_level.as_ref().is_none_or(|f| f.matches(&[&tl]))
             && self.published.is_none_or(|p| e.published == p)
-            && self.event_tags.as_ref().is_none_or(|f| f.matches(&event_tag_refs))
+            && self
+                .event_tags
+                .as_ref()
+                .is_none_or(|f| f.matches(&event_tag_refs))
             && self.event_timestamp.is_none_or(|r| r.contains(e.timestamp))
             && (!for_events || self.timestamp.is_none_or(|r| r.contains(e.timestamp)))
-            && self.publish_timestamp.is_none_or(|r| e.published && r.contains(e.publish_timestamp))
+            && self
+                .publish_timestamp
+                .is_none_or(|r| e.published && r.contains(e.publish_timestamp))
             && self.date.is_none_or(|r| {
                 let t = e
                     .date
@@ -420,17 +452,31 @@ impl Filters {
             .filter_map(|(id, _)| tag_name(*id).map(|t| t.name))
             .collect();
         if tags_include_event {
-            names.extend(e.tags.iter().filter_map(|(id, _)| tag_name(*id).map(|t| t.name)));
+            names.extend(
+                e.tags
+                    .iter()
+                    .filter_map(|(id, _)| tag_name(*id).map(|t| t.name)),
+            );
         }
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let parts: Vec<&str> = std::iter::once(a.value.as_str())
-            .chain(if a.value.contains('|') { a.value.split('|').collect() } else { Vec::new() })
+            .chain(if a.value.contains('|') {
+                a.value.split('|').collect()
+            } else {
+                Vec::new()
+            })
             .collect();
         self.value.as_ref().is_none_or(|f| f.matches(&parts))
             && self.kind.as_ref().is_none_or(|f| f.matches(&[a.kind]))
-            && self.category.as_ref().is_none_or(|f| f.matches(&[&a.category]))
+            && self
+                .category
+                .as_ref()
+                .is_none_or(|f| f.matches(&[&a.category]))
             && self.tags.as_ref().is_none_or(|f| f.matches(&name_refs))
-            && self.uuid.as_ref().is_none_or(|f| f.matches(&[&a.uuid, &e.uuid]))
+            && self
+                .uuid
+                .as_ref()
+                .is_none_or(|f| f.matches(&[&a.uuid, &e.uuid]))
             && self.to_ids.is_none_or(|t| a.to_ids == t)
             && self.deleted.is_none_or(|d| a.deleted == d)
             && (for_events || self.timestamp.is_none_or(|r| r.contains(a.timestamp)))
