@@ -184,6 +184,21 @@ async fn login(
         return Err(ApiError::unauthenticated("wrong user name or password"));
     }
     let user = auth::login(&app, parts.client, &b.username, &b.password).await?;
+    let (set_cookie, csrf, expires) = start_session(&app, &user).await?;
+    let mut r =
+        Json(json!({"user": user, "csrf_token": csrf, "expires_at": expires})).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, set_cookie);
+    Ok(r)
+}
+
+/// Starts a browser session for `user`: the `Set-Cookie` value, the CSRF token, the expiry.
+///
+/// # Errors
+/// Store errors.
+pub(crate) async fn start_session(
+    app: &App,
+    user: &iocx_store::User,
+) -> ApiResult<(HeaderValue, String, Timestamp)> {
     let cookie = auth::random_secret(32);
     let csrf = auth::random_secret(24);
     let hash = app.engine.vault.keyed_hash("session", cookie.as_bytes());
@@ -198,6 +213,7 @@ async fn login(
         role: user.role,
         actor: format!("user:{}", user.name),
         via: auth::Via::Session,
+        csrf: None,
     };
     app.audit(&who, "session.login", &user.name, None, None)
         .await;
@@ -212,17 +228,13 @@ async fn login(
         hours * 3600,
         if secure { "; Secure" } else { "" }
     );
-    let mut r =
-        Json(json!({"user": user, "csrf_token": csrf, "expires_at": expires})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    Ok(r)
+    let value = HeaderValue::from_str(&set_cookie).map_err(ApiError::internal)?;
+    Ok((value, csrf, expires))
 }
 
 /// The request's client address.
-struct Parts2 {
-    client: Option<std::net::IpAddr>,
+pub(crate) struct Parts2 {
+    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Parts2 {
@@ -1580,7 +1592,8 @@ fn series(map: BTreeMap<i64, BTreeMap<String, u64>>) -> Vec<Value> {
         .collect()
 }
 
-async fn dashboard(app: &App) -> ApiResult<Value> {
+/// The dashboard's figures (also rendered by the console).
+pub(crate) async fn dashboard(app: &App) -> ApiResult<Value> {
     let now = Timestamp::now();
     let store = app.store().call(|s| s.stats()).await?;
     // Ingested per hour (48 hours) and per day (30 days), by source.

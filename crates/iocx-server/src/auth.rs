@@ -56,6 +56,8 @@ pub struct Principal {
     pub actor: String,
     /// How it authenticated.
     pub via: Via,
+    /// The session's CSRF token (sessions only), for pages to send back.
+    pub csrf: Option<String>,
 }
 
 impl Principal {
@@ -292,6 +294,7 @@ impl FromRequestParts<Arc<App>> for Principal {
                 user: session.user.name,
                 role: session.user.role,
                 via: Via::Session,
+                csrf: Some(session.csrf),
             });
         }
         Err(ApiError::unauthenticated(
@@ -335,6 +338,7 @@ async fn token_principal(app: &App, token: &str) -> ApiResult<Principal> {
         user: user.name,
         role: t.role.min(user.role),
         via: Via::Token,
+        csrf: None,
     })
 }
 
@@ -357,6 +361,7 @@ async fn basic_principal(app: &App, client: Option<IpAddr>, encoded: &str) -> Ap
         user: user.name,
         role: user.role,
         via: Via::Basic,
+        csrf: None,
     })
 }
 

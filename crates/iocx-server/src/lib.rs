@@ -19,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod edl;
 pub mod error;
 pub mod metrics;
@@ -102,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
+        .merge(console::router())
         .merge(edl::router(edl));
     if app.config.taxii.enabled {
         router = router.merge(taxii::router());
