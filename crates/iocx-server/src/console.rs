@@ -78,11 +78,13 @@ fn page(t: impl Template) -> Response {
     }
 }
 
-fn who_or_login(who: Result<Principal, ApiError>) -> Result<Principal, Response> {
-    match who {
-        Ok(p) if p.via == auth::Via::Session => Ok(p),
-        _ => Err(Redirect::to("/ui/login").into_response()),
-    }
+/// The caller when it has a browser session (pages are for people; tokens use the API).
+fn session(who: Result<Principal, ApiError>) -> Option<Principal> {
+    who.ok().filter(|p| p.via == auth::Via::Session)
+}
+
+fn to_login() -> Response {
+    Redirect::to("/ui/login").into_response()
 }
 
 /// What every page's frame shows.
@@ -259,9 +261,8 @@ fn pairs(v: &Value) -> Vec<(String, u64)> {
 }
 
 async fn dashboard(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
-    let who = match who_or_login(who) {
-        Ok(w) => w,
-        Err(r) => return r,
+    let Some(who) = session(who) else {
+        return to_login();
     };
     let d = match crate::api::dashboard(&app).await {
         Ok(d) => d,
@@ -408,9 +409,8 @@ async fn indicators(
     who: Result<Principal, ApiError>,
     q: Result<Q<IndicatorsQuery>, ApiError>,
 ) -> Response {
-    let who = match who_or_login(who) {
-        Ok(w) => w,
-        Err(r) => return r,
+    let Some(who) = session(who) else {
+        return to_login();
     };
     let Q(q) = match q {
         Ok(q) => q,
@@ -543,9 +543,8 @@ async fn indicator(
     who: Result<Principal, ApiError>,
     id: Result<P<i64>, ApiError>,
 ) -> Response {
-    let who = match who_or_login(who) {
-        Ok(w) => w,
-        Err(r) => return r,
+    let Some(who) = session(who) else {
+        return to_login();
     };
     let P(id) = match id {
         Ok(id) => id,
@@ -637,9 +636,8 @@ fn counts(v: &Value) -> String {
 }
 
 async fn runs(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
-    let who = match who_or_login(who) {
-        Ok(w) => w,
-        Err(r) => return r,
+    let Some(who) = session(who) else {
+        return to_login();
     };
     let list = match app.store().call(|s| s.runs(None, 200)).await {
         Ok(l) => l,
@@ -687,9 +685,8 @@ async fn run(
     who: Result<Principal, ApiError>,
     id: Result<P<i64>, ApiError>,
 ) -> Response {
-    let who = match who_or_login(who) {
-        Ok(w) => w,
-        Err(r) => return r,
+    let Some(who) = session(who) else {
+        return to_login();
     };
     let P(id) = match id {
         Ok(id) => id,
