@@ -107,6 +107,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             None
         };
         println!("iocx {} serving on {scheme}://{address}/", env!("CARGO_PKG_VERSION"));
+        println!("  console:  {scheme}://{address}/ui/ (log in as admin)");
         println!("  store:    {}", app.store().describe());
         println!("  API:      {scheme}://{address}/api/v1/ (OpenAPI: /api/v1/openapi.json)");
         println!("  TAXII:    {scheme}://{address}/taxii2/   metrics: /metrics   health: /healthz");
