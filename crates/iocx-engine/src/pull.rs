@@ -297,7 +297,9 @@ async fn stream_batches(
                 .unwrap_or(None),
         };
         let Some(batch) = next else {
-            if stopping.is_some() {
+            // A connector that saw the stop first may end its stream before the select above
+            // did: still a stopped run.
+            if stopping.is_some() || run_cancel.is_cancelled() {
                 return Err(stopped());
             }
             break;

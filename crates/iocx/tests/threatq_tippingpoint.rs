@@ -197,7 +197,7 @@ fn a_listening_pull_records_syslog_hits_and_commits_them_when_stopped() {
             "--set",
             "syslog_protocol=udp",
         ]);
-        let mut pull = iocx()
+        let pull = iocx()
             .arg("--database")
             .arg(db)
             .arg("--data")
@@ -213,7 +213,11 @@ fn a_listening_pull_records_syslog_hits_and_commits_them_when_stopped() {
             assert!(std::time::Instant::now() < deadline, "iocx never listened");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let search = || run(&["search", "198.51.100.7", "--json"]);
+        // Not in the store (exit 1) until the first batch is committed.
+        let search = || {
+            let out = run_in(db, data.path(), &["search", "198.51.100.7", "--json"]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
 
         // Hits arrive while the pull runs and are committed within the flush second.
         http(
@@ -238,7 +242,12 @@ fn a_listening_pull_records_syslog_hits_and_commits_them_when_stopped() {
             .unwrap();
         assert!(killed.success());
         let out = pull.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = format!(
+            "{}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stderr.contains("stopped"), "{stderr}");
         let found = search();
         assert!(found.contains("device:ips-edge-02"), "{found}\n{stderr}");
