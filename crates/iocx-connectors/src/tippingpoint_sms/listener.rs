@@ -51,6 +51,14 @@ impl Protocol {
             _ => None,
         }
     }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            Protocol::Both => "udp and tcp",
+        }
+    }
 }
 
 /// What a received message became.

@@ -519,8 +519,9 @@ impl Pages for ListenState<'_> {
                     .await
                     .map_err(|e| {
                         ConnectorError::config(format!(
-                            "syslog_listen: cannot listen on {} ({:?}): {e}",
-                            self.addr, self.protocol
+                            "syslog_listen: cannot listen on {} ({}): {e}",
+                            self.addr,
+                            self.protocol.as_str()
                         ))
                     })?;
                 let on = [("UDP", l.bound.0), ("TCP", l.bound.1)]
@@ -620,7 +621,17 @@ impl Connector for TippingPointSms {
                 format!("reading the SMS version: HTTP {status}: {}", body.trim()),
             ));
         }
-        Ok(format!("Connected to {}: SMS {}", api.base, body.trim()))
+        let mut answer = format!("Connected to {}: SMS {}", api.base, body.trim());
+        if let Some(address) = ctx.values.text("syslog_listen") {
+            // The address is checked here; it is bound by the pull (a test must not take it).
+            let listen = ListenState::new(ctx, address, Checkpoint::default())?;
+            answer.push_str(&format!(
+                "; pulls listen for syslog on {} ({})",
+                listen.addr,
+                listen.protocol.as_str()
+            ));
+        }
+        Ok(answer)
     }
 
     fn pull<'a>(

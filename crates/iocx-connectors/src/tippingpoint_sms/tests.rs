@@ -428,10 +428,14 @@ async fn a_listen_address_that_is_taken_fails_the_pull() {
     let e = pulled.error.expect("an error");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
     assert!(e.to_string().contains("cannot listen"), "{e}");
+    let (handle, _) = start().await;
     let (ctx, _) = testing::context(
         &SPEC,
-        json!({ "url": "http://127.0.0.1:9", "api_key": KEY, "syslog_listen": "not an address" }),
+        json!({ "url": handle.base_url, "api_key": KEY, "syslog_listen": "not an address" }),
     );
+    let e = TippingPointSms.validate(&ctx).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("not an address and port"), "{e}");
     let e = drain(&TippingPointSms, &ctx, None, None)
         .await
         .error
