@@ -414,6 +414,45 @@ mod tests {
     }
 
     #[test]
+    fn random_text_never_panics_and_random_records_round_trip() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet: Vec<char> = "CEF:0|\\= ab\n\r\t<>1é|=".chars().collect();
+        let mut text = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
+            let n = rng.gen_range(0..max);
+            (0..n)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect()
+        };
+        for _ in 0..5_000 {
+            let line = text(&mut rng, 60);
+            let _ = parse(&line);
+            let _ = parse(&format!("CEF:0|a|b|c|d|e|f|{line}"));
+        }
+        for _ in 0..2_000 {
+            let mut field = |rng: &mut rand::rngs::StdRng| text(rng, 12);
+            let value = |rng: &mut rand::rngs::StdRng| {
+                let v = text(rng, 12);
+                v.trim_end_matches([' ', '\t']).to_string()
+            };
+            let r = CefRecord {
+                version: 0,
+                vendor: field(&mut rng),
+                product: field(&mut rng),
+                device_version: field(&mut rng),
+                signature_id: field(&mut rng),
+                name: field(&mut rng),
+                severity: field(&mut rng),
+                extension: (0..rng.gen_range(0..4))
+                    .map(|i| (format!("k{i}"), value(&mut rng)))
+                    .collect(),
+                ..CefRecord::default()
+            };
+            assert_eq!(parse(&r.to_string()).as_ref(), Ok(&r), "{r}");
+        }
+    }
+
+    #[test]
     fn display_round_trips() {
         let r = CefRecord {
             version: 0,
