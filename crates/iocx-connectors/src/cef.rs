@@ -418,7 +418,7 @@ mod tests {
         use rand::{Rng as _, SeedableRng as _};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let alphabet: Vec<char> = "CEF:0|\\= ab\n\r\t<>1é|=".chars().collect();
-        let mut text = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
+        let text = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
             let n = rng.gen_range(0..max);
             (0..n)
                 .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
@@ -430,7 +430,7 @@ mod tests {
             let _ = parse(&format!("CEF:0|a|b|c|d|e|f|{line}"));
         }
         for _ in 0..2_000 {
-            let mut field = |rng: &mut rand::rngs::StdRng| text(rng, 12);
+            let field = |rng: &mut rand::rngs::StdRng| text(rng, 12);
             let value = |rng: &mut rand::rngs::StdRng| {
                 let v = text(rng, 12);
                 v.trim_end_matches([' ', '\t']).to_string()
