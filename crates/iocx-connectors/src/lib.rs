@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod carbon_black;
+pub mod cef;
 mod connector;
 pub mod crowdstrike;
 pub mod discard;

@@ -1,5 +1,10 @@
 //! One pull run: lease the job, stream the connector's batches into the store (each batch in
 //! one transaction with its checkpoint), keep the lease alive, and record the run.
+//!
+//! A pull may run for as long as it likes (a listening connector runs until it is stopped):
+//! the lease is renewed while it runs. When it is stopped (shutdown, a lost lease), the
+//! connector gets [`STOP_GRACE`] to hand over the batches it already holds; they are committed,
+//! and the run ends as interrupted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runlog::RunLog;
 use crate::{Engine, EngineError, configs};
+
+/// How long a stopped pull may still hand over batches it already holds.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a pull run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,19 +279,35 @@ async fn stream_batches(
     }
     let pull_started = Timestamp::now();
     let mut stream = connector.pull(&ctx, checkpoint);
+    let stopped = || EngineError::Cancelled("the pull was stopped".into());
+    // Once stopped, the connector has `STOP_GRACE` to hand over what it already holds (a
+    // listening connector's received events) as last batches; they are committed like any.
+    let mut stopping: Option<tokio::time::Instant> = None;
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            _ = run_cancel.cancelled() => {
-                return Err(EngineError::Cancelled("the pull was stopped".into()));
-            }
+        let next = match stopping {
+            None => tokio::select! {
+                next = stream.next() => next,
+                _ = run_cancel.cancelled() => {
+                    stopping = Some(tokio::time::Instant::now() + STOP_GRACE);
+                    continue;
+                }
+            },
+            Some(deadline) => tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .unwrap_or(None),
         };
-        let Some(batch) = next else { break };
+        let Some(batch) = next else {
+            // A connector that saw the stop first may end its stream before the select above
+            // did: still a stopped run.
+            if stopping.is_some() || run_cancel.is_cancelled() {
+                return Err(stopped());
+            }
+            break;
+        };
         let batch: PullBatch = match batch {
             Ok(b) => b,
-            Err(e) if e.kind == ErrorKind::Cancelled => {
-                return Err(EngineError::Cancelled("the pull was stopped".into()));
-            }
+            Err(_) if stopping.is_some() => return Err(stopped()),
+            Err(e) if e.kind == ErrorKind::Cancelled => return Err(stopped()),
             Err(e) => return Err(EngineError::Connector(e)),
         };
         let PullBatch {

@@ -7,9 +7,15 @@
 //!   single `repEntries/add` calls; more go as `repEntries/import` files (one per address type,
 //!   at most 10,000 lines), as the SMS guide recommends.
 //! - **Retract**: `repEntries/delete?criteria=entry` with the values, 500 per request.
-//! - **Pull** (sightings): the `ALERTS` table through `dbAccess/tptDBServlet?method=GetData`, a
-//!   time window per run; each alert's matched entry (`MESSAGE_PARMS`) gets `HIT_COUNT` hits and
-//!   a `device:ID` tag, so the dashboard shows which IPS saw it.
+//! - **Pull** (sightings), one of two ways:
+//!   - polling: the `ALERTS` table through `dbAccess/tptDBServlet?method=GetData`, a time
+//!     window per run; each alert's matched entry (`MESSAGE_PARMS`) gets `HIT_COUNT` hits and a
+//!     `device:ID` tag, so the dashboard shows which IPS saw it;
+//!   - listening, when `syslog_listen` is set: the run binds a UDP and/or TCP syslog receiver
+//!     ([`listener`]) for the SMS's remote-syslog "ArcSight CEF Format v4.2" events and keeps
+//!     going until it is stopped, committing a batch every `syslog_batch_size` hits or every
+//!     second. Each reputation record's matched entry (`cs6`, "Filter Message Parms") gets
+//!     `cnt` hits and a `device:DVCHOST` tag. CEF parsing is [`crate::cef`].
 //!
 //! Wire facts follow `contracts/tippingpoint-sms-and-threatq.md` Part A and the emulator
 //! `iocx sim tippingpoint-sms`, which also sends the same hits as CEF syslog lines.
@@ -24,14 +30,19 @@
 //! - The tag categories must exist on the SMS (the Trend Micro ones Vision One's sync creates);
 //!   an entry the SMS refuses (412) is skipped with its answer.
 //! - Capacity: the guide's 6,000,000 entries is declared, so the sharing engine prioritises.
-//! - CEF syslog is not received by this connector; the ALERTS poll carries the same hits.
+//! - A listening pull does not read the ALERTS table (the same hits would count twice); its
+//!   checkpoint moves the ALERTS window to the last batch, so switching back to polling does
+//!   not count the received hits again.
+//! - A listening pull is one long run: the engine renews its lease while it runs, and on
+//!   shutdown the hits received so far are committed as a last batch (see
+//!   `iocx_engine::pull`); the scheduler starts it again on the next node or start.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use iocx_model::{Kind, ParseOptions, Record, Severity, TagSet, Timestamp, parse};
+use iocx_model::{Kind, Record, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,8 +55,13 @@ use crate::{
     TargetCall, http_url, pull_pages, stored_checkpoint,
 };
 
+mod events;
+mod listener;
 #[cfg(test)]
 mod tests;
+
+use events::{Hit, Sightings, sms_severity};
+use listener::{Protocol, Received};
 
 /// The `tippingpoint_sms` connector.
 pub struct TippingPointSms;
@@ -82,6 +98,29 @@ static SPEC: LazyLock<ConnectorSpec> = LazyLock::new(|| ConnectorSpec {
             "A user's API key with the \"Access SMS Web Services\" capability.",
         )
         .required(),
+        FieldSpec::new(
+            "syslog_listen",
+            "Syslog listen address",
+            FieldKind::Text { max_len: Some(255) },
+            "Receive the SMS's remote-syslog events (ArcSight CEF Format v4.2) on this address, \
+             e.g. 0.0.0.0:5514, instead of polling the ALERTS table. A pull then keeps running \
+             and records hits as they arrive.",
+        ),
+        FieldSpec::new(
+            "syslog_protocol",
+            "Syslog protocol",
+            FieldKind::choice(&[("udp", "UDP"), ("tcp", "TCP"), ("both", "UDP and TCP")]),
+            "Which transports the syslog listener accepts (TCP: newline-delimited or \
+             octet-counted).",
+        )
+        .default_value("both"),
+        FieldSpec::new(
+            "syslog_batch_size",
+            "Syslog batch size",
+            FieldKind::integer(1, 100_000),
+            "Received hits are committed every this many events, or every second.",
+        )
+        .default_value(500),
     ],
     capabilities: Capabilities {
         pull: true,
@@ -293,22 +332,12 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-fn alert_severity(n: &str) -> Severity {
-    match n.trim() {
-        "4" => Severity::Critical,
-        "3" => Severity::High,
-        "2" => Severity::Medium,
-        "1" => Severity::Low,
-        _ => Severity::Unknown,
-    }
-}
-
 /// The sightings of an ALERTS export: one record per matched entry and device.
 fn alert_records(csv: &str) -> (Vec<Record>, BTreeMap<String, u64>) {
+    let mut sightings = Sightings::default();
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
-    let mut rejected = BTreeMap::<String, u64>::new();
     let Some(first) = lines.next() else {
-        return (Vec::new(), rejected);
+        return sightings.take();
     };
     let header = csv_fields(first);
     let has_header = header.iter().any(|h| h == "MESSAGE_PARMS");
@@ -334,49 +363,28 @@ fn alert_records(csv: &str) -> (Vec<Record>, BTreeMap<String, u64>) {
             .chain(lines.map(str::to_string))
             .collect()
     };
-    let mut out: Vec<Record> = Vec::new();
     for row in rows {
         let f = csv_fields(&row);
         let get = |i: usize| f.get(i).map(String::as_str).unwrap_or("");
         let value = get(matched).split('|').next().unwrap_or("").trim();
         if value.is_empty() {
-            *rejected.entry("no_matched_entry".into()).or_default() += 1;
+            sightings.reject("no_matched_entry");
             continue;
         }
-        let indicator = match parse(value, None, &ParseOptions::default()) {
-            Ok(p) => p.first().clone(),
-            Err(e) => {
-                *rejected.entry(e.reason().to_string()).or_default() += 1;
-                continue;
-            }
-        };
-        let n = get(hits).trim().parse::<u64>().unwrap_or(1).max(1);
-        let when = get(end)
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .map(|ms| Timestamp(ms / 1000));
-        let tag = format!("device:{}", get(device));
-        match out
-            .iter_mut()
-            .find(|r| r.indicator == indicator && r.attributes.tags.contains(&tag))
-        {
-            Some(r) => {
-                r.hits += n;
-                r.last_seen = r.last_seen.max(when);
-            }
-            None => {
-                let mut r = Record::new(indicator);
-                r.hits = n;
-                r.attributes.severity = alert_severity(get(severity));
-                r.attributes.tags = TagSet::from_tags([tag.as_str(), "tippingpoint:hit"]);
-                r.first_seen = when;
-                r.last_seen = when;
-                out.push(r);
-            }
-        }
+        sightings.add(Hit {
+            value: value.to_string(),
+            device: get(device).to_string(),
+            hits: get(hits).trim().parse::<u64>().unwrap_or(1).max(1),
+            when: get(end)
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .map(|ms| Timestamp(ms / 1000)),
+            severity: sms_severity(get(severity)),
+            action: None,
+        });
     }
-    (out, rejected)
+    sightings.take()
 }
 
 #[async_trait]
@@ -389,9 +397,7 @@ impl Pages for PullState<'_> {
             .cp
             .since_ms
             .unwrap_or_else(|| self.api.ctx.initial_start().0 * 1000);
-        let end = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let end = now_ms();
         let url = format!(
             "{}/dbAccess/tptDBServlet?method=GetData&table=ALERTS&begin_time={begin}&end_time={end}&format=csv",
             self.api.base
@@ -407,6 +413,186 @@ impl Pages for PullState<'_> {
         let (records, rejected) = alert_records(&body);
         self.cp.since_ms = Some(end);
         self.done = true;
+        Ok(Some(PullBatch {
+            records,
+            rejected,
+            checkpoint: serde_json::to_value(&self.cp).unwrap_or(Value::Null),
+            snapshot_complete: false,
+        }))
+    }
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Received messages are committed at least this often.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Malformed messages logged one by one per batch; the rest are summed up.
+const LOGGED_PER_BATCH: u64 = 10;
+
+/// A listening pull: the syslog receiver and the hits received since the last batch.
+struct ListenState<'a> {
+    ctx: &'a Context,
+    addr: std::net::SocketAddr,
+    protocol: Protocol,
+    batch_size: usize,
+    cp: Checkpoint,
+    listener: Option<listener::Listener>,
+    sightings: Sightings,
+    /// Dropped messages already reported.
+    dropped_seen: u64,
+    done: bool,
+}
+
+impl<'a> ListenState<'a> {
+    fn new(ctx: &'a Context, address: &str, cp: Checkpoint) -> Result<Self, ConnectorError> {
+        let addr = address.trim().parse().map_err(|_| {
+            ConnectorError::config(format!(
+                "syslog_listen: {address:?} is not an address and port such as 0.0.0.0:5514"
+            ))
+        })?;
+        let protocol_text = ctx.values.text("syslog_protocol").unwrap_or("both");
+        let protocol = Protocol::parse(protocol_text).ok_or_else(|| {
+            ConnectorError::config(format!(
+                "syslog_protocol: {protocol_text:?} is not udp, tcp or both"
+            ))
+        })?;
+        let batch_size = ctx
+            .values
+            .integer("syslog_batch_size")
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(500)
+            .max(1);
+        Ok(ListenState {
+            ctx,
+            addr,
+            protocol,
+            batch_size,
+            cp,
+            listener: None,
+            sightings: Sightings::default(),
+            dropped_seen: 0,
+            done: false,
+        })
+    }
+}
+
+/// Takes one received message into the batch, logging malformed ones (the first few per batch
+/// with the sender's address).
+fn absorb(ctx: &Context, sightings: &mut Sightings, logged: &mut u64, item: Received) {
+    match item {
+        Received::Hit(hit) => sightings.add(hit),
+        Received::Rejected {
+            reason,
+            detail,
+            peer,
+            sample,
+        } => {
+            sightings.reject(reason);
+            if detail.is_empty() {
+                return;
+            }
+            *logged += 1;
+            if *logged <= LOGGED_PER_BATCH {
+                ctx.warn(format!(
+                    "Skipped a syslog message from {peer}: {detail}: {sample:?}"
+                ));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Pages for ListenState<'_> {
+    async fn next_batch(&mut self) -> Result<Option<PullBatch>, ConnectorError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut listener = match self.listener.take() {
+            Some(l) => l,
+            None => {
+                let l = listener::start(self.addr, self.protocol, &self.ctx.cancel)
+                    .await
+                    .map_err(|e| {
+                        ConnectorError::config(format!(
+                            "syslog_listen: cannot listen on {} ({}): {e}",
+                            self.addr,
+                            self.protocol.as_str()
+                        ))
+                    })?;
+                let on = [("UDP", l.bound.0), ("TCP", l.bound.1)]
+                    .iter()
+                    .filter_map(|(p, a)| a.map(|a| format!("{p} {a}")))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                self.ctx
+                    .info(format!("Listening for SMS syslog events on {on}"));
+                l
+            }
+        };
+        let mut events = 0usize;
+        let mut logged = 0u64;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let flush = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = self.ctx.cancel.cancelled() => {
+                    // Stopped: what is queued goes into a last batch.
+                    while let Ok(item) = listener.rx.try_recv() {
+                        absorb(self.ctx, &mut self.sightings, &mut logged, item);
+                    }
+                    self.done = true;
+                    break;
+                }
+                item = listener.rx.recv() => {
+                    let Some(item) = item else {
+                        self.done = true;
+                        break;
+                    };
+                    absorb(self.ctx, &mut self.sightings, &mut logged, item);
+                    events += 1;
+                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_EVERY);
+                    if events >= self.batch_size {
+                        break;
+                    }
+                }
+                () = flush => break,
+            }
+        }
+        if logged > LOGGED_PER_BATCH {
+            self.ctx.warn(format!(
+                "Skipped {} more malformed syslog messages",
+                logged - LOGGED_PER_BATCH
+            ));
+        }
+        let dropped = listener.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        if dropped > self.dropped_seen {
+            let n = dropped - self.dropped_seen;
+            self.dropped_seen = dropped;
+            self.sightings.reject_many("queue_full", n);
+            self.ctx.warn(format!(
+                "Dropped {n} syslog messages: more arrived than the store took in (queue of {})",
+                listener::QUEUE
+            ));
+        }
+        if !self.done {
+            self.listener = Some(listener);
+        }
+        if self.sightings.is_empty() {
+            return Ok(None);
+        }
+        let (records, rejected) = self.sightings.take();
+        self.cp.since_ms = Some(now_ms());
         Ok(Some(PullBatch {
             records,
             rejected,
@@ -435,7 +621,17 @@ impl Connector for TippingPointSms {
                 format!("reading the SMS version: HTTP {status}: {}", body.trim()),
             ));
         }
-        Ok(format!("Connected to {}: SMS {}", api.base, body.trim()))
+        let mut answer = format!("Connected to {}: SMS {}", api.base, body.trim());
+        if let Some(address) = ctx.values.text("syslog_listen") {
+            // The address is checked here; it is bound by the pull (a test must not take it).
+            let listen = ListenState::new(ctx, address, Checkpoint::default())?;
+            answer.push_str(&format!(
+                "; pulls listen for syslog on {} ({})",
+                listen.addr,
+                listen.protocol.as_str()
+            ));
+        }
+        Ok(answer)
     }
 
     fn pull<'a>(
@@ -443,10 +639,14 @@ impl Connector for TippingPointSms {
         ctx: &'a Context,
         checkpoint: Option<Value>,
     ) -> BoxStream<'a, Result<PullBatch, ConnectorError>> {
+        let cp = stored_checkpoint::<Checkpoint>("TippingPoint SMS", checkpoint);
+        if let Some(address) = ctx.values.text("syslog_listen") {
+            return pull_pages(cp.and_then(|cp| ListenState::new(ctx, address, cp)));
+        }
         pull_pages((|| {
             Ok(PullState {
                 api: Api::new(ctx)?,
-                cp: stored_checkpoint("TippingPoint SMS", checkpoint)?,
+                cp: cp?,
                 done: false,
             })
         })())
