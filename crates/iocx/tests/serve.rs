@@ -741,3 +741,66 @@ fn the_demo_shares_between_the_netskope_and_vision_one_emulators() {
     assert!(shared > 0, "{stats}");
     assert_eq!(stats["sharings"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn https_from_certificate_and_key_files() {
+    let t = TestStore::sqlite();
+    let data = tempdir();
+    let identity = iocx_sim::common::TlsIdentity::self_signed().unwrap();
+    let cert = write(data.path(), "cert.pem", &identity.cert_pem);
+    let key = write(data.path(), "key.pem", &identity.key_pem);
+    let server = start(
+        &t.url,
+        data.path(),
+        &[
+            ("IOCX__SERVER__TLS_CERT", cert.to_str().unwrap()),
+            ("IOCX__SERVER__TLS_KEY", key.to_str().unwrap()),
+        ],
+    );
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let c = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(identity.cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let base = server.base.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        c.get(format!("{base}/healthz")).send().unwrap().status(),
+        200
+    );
+    let login = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("; Secure"),
+        "TLS sessions get Secure cookies: {cookie}"
+    );
+    // Plain HTTP on the TLS port is refused.
+    let plain = client()
+        .get(server.base.replace("https://", "http://") + "/healthz")
+        .send();
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+
+    // A key that does not go with the certificate stops the start with a message naming it.
+    let other = iocx_sim::common::TlsIdentity::self_signed().unwrap();
+    let wrong = write(data.path(), "other-key.pem", &other.key_pem);
+    let out = iocx()
+        .arg("--database")
+        .arg(&t.url)
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("IOCX__SERVER__TLS_CERT", &cert)
+        .env("IOCX__SERVER__TLS_KEY", &wrong)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tls_key") || stderr.contains("tls_cert"),
+        "{stderr}"
+    );
+}

@@ -20,6 +20,8 @@ use tower::ServiceExt as _;
 pub struct TlsIdentity {
     /// The certificate in PEM, to hand to clients as their CA bundle.
     pub cert_pem: String,
+    /// The private key in PEM (PKCS #8), for servers that read key files.
+    pub key_pem: String,
     cert: CertificateDer<'static>,
     key: Vec<u8>,
 }
@@ -43,6 +45,7 @@ impl TlsIdentity {
         .context("generating a self-signed certificate")?;
         Ok(TlsIdentity {
             cert_pem: certified.cert.pem(),
+            key_pem: certified.signing_key.serialize_pem(),
             cert: certified.cert.der().clone(),
             key: certified.signing_key.serialize_der(),
         })
