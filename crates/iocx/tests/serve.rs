@@ -804,3 +804,126 @@ fn https_from_certificate_and_key_files() {
         "{stderr}"
     );
 }
+
+#[test]
+fn console_pages_need_a_session_and_hide_edits_from_viewers() {
+    let t = TestStore::sqlite();
+    let data = tempdir();
+    let feed = write(
+        data.path(),
+        "feed.txt",
+        "evil.example.com\nhttps://phish.example.net/login\n",
+    );
+    ok_in(
+        &t.url,
+        data.path(),
+        &["import", "--source", "feed", feed.to_str().unwrap()],
+    );
+    let server = start(&t.url, data.path(), &[]);
+    let base = server.base.as_str();
+    let browser = |user: &str, password: &str| {
+        let c = Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .unwrap();
+        let r = c
+            .post(format!("{base}/ui/login"))
+            .form(&[("username", user), ("password", password)])
+            .send()
+            .unwrap();
+        (c, r)
+    };
+    // No session: every page sends the browser to the login page.
+    let anonymous = client();
+    let r = anonymous
+        .get(format!("{base}/ui/indicators"))
+        .send()
+        .unwrap();
+    assert!(r.url().path().ends_with("/ui/login"), "{}", r.url());
+    // A wrong password is shown on the page.
+    let (_, r) = browser("admin", "not the password");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().unwrap().contains("wrong user name or password"));
+    // The admin sees the dashboard, the indicators and the actions.
+    let (admin, r) = browser("admin", ADMIN_PASSWORD);
+    assert!(r.url().path().ends_with("/ui/"), "{}", r.url());
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let html = r.text().unwrap();
+    assert!(
+        html.contains("<h1>Dashboard</h1>") && html.contains("feed"),
+        "{html}"
+    );
+    let list = admin
+        .get(format!("{base}/ui/indicators?q=evil%5B.%5Dexample.com"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let id: String = list
+        .split("/ui/indicators/")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let detail = admin
+        .get(format!("{base}/ui/indicators/{id}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(detail.contains("evil.example.com") && detail.contains("data-action=\"safe\""));
+    let runs = admin
+        .get(format!("{base}/ui/runs"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(runs.contains("feed"), "the import's run is listed");
+    // A viewer sees the same indicator without edit controls.
+    let out = iocx()
+        .arg("--database")
+        .arg(&t.url)
+        .arg("--data")
+        .arg(data.path())
+        .args(["users", "add", "vera", "--role", "viewer"])
+        .env("IOCX_PASSWORD", "viewer password 2")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (viewer, _) = browser("vera", "viewer password 2");
+    let detail = viewer
+        .get(format!("{base}/ui/indicators/{id}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(detail.contains("evil.example.com") && !detail.contains("data-action"));
+    // Static files are served; unknown ones are not.
+    assert_eq!(
+        anonymous
+            .get(format!("{base}/ui/static/iocx.js"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        anonymous
+            .get(format!("{base}/ui/static/secret"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}
