@@ -29,6 +29,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/ui/", get(dashboard))
         .route("/ui/indicators", get(indicators))
         .route("/ui/indicators/{id}", get(indicator))
+        .route("/ui/configurations", get(configurations))
+        .route("/ui/rules", get(rules))
+        .route("/ui/sharings", get(sharings))
+        .route("/ui/settings", get(settings))
         .route("/ui/runs", get(runs))
         .route("/ui/runs/{id}", get(run))
         .route("/ui/static/{file}", get(asset))
@@ -716,6 +720,262 @@ async fn run(
         lines: lines
             .into_iter()
             .map(|l| (ts(l.at), l.level, l.message))
+            .collect(),
+    })
+}
+
+struct ConfigurationItem {
+    name: String,
+    connector: String,
+    enabled: bool,
+    interval: String,
+    last_run: String,
+    state: String,
+    secrets: String,
+}
+
+#[derive(Template)]
+#[template(path = "configurations.html")]
+struct ConfigurationsPage {
+    title: &'static str,
+    page: &'static str,
+    user: String,
+    role: String,
+    csrf: String,
+    can_edit: bool,
+    items: Vec<ConfigurationItem>,
+}
+
+async fn configurations(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    let result = async {
+        let list = app.store().call(|s| s.configurations()).await?;
+        let runs = app.store().call(|s| s.runs(None, 1000)).await?;
+        Ok::<_, ApiError>(
+            list.into_iter()
+                .map(|c| {
+                    let last = runs.iter().find(|r| r.subject == c.name);
+                    let secrets = iocx_engine::configs::values(&app.engine.vault, &c)
+                        .map(|(_, v)| {
+                            v.secrets_set()
+                                .into_iter()
+                                .map(|(k, set)| {
+                                    format!("{k}: {}", if set { "set" } else { "not set" })
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_else(|e| e.to_string());
+                    ConfigurationItem {
+                        interval: format!("{} min", c.platform.interval_secs / 60),
+                        last_run: last.map(|r| ts(r.started_at)).unwrap_or_default(),
+                        state: last
+                            .map(|r| r.state.as_str().to_string())
+                            .unwrap_or_default(),
+                        name: c.name,
+                        connector: c.connector,
+                        enabled: c.enabled,
+                        secrets,
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+    .await;
+    let items = match result {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let f = frame(&who);
+    page(ConfigurationsPage {
+        title: "Configurations",
+        page: "configurations",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        can_edit: who.role >= Role::Analyst,
+        items,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "rules.html")]
+struct RulesPage {
+    title: &'static str,
+    page: &'static str,
+    user: String,
+    role: String,
+    csrf: String,
+    items: Vec<(String, String, String, bool)>,
+}
+
+async fn rules(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    let list = match app.store().call(|s| s.rules()).await {
+        Ok(l) => l,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let f = frame(&who);
+    page(RulesPage {
+        title: "Business rules",
+        page: "rules",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        items: list
+            .into_iter()
+            .map(|r| (r.name, r.expression, r.exclusions.join(", "), r.muted))
+            .collect(),
+    })
+}
+
+struct SharingItem {
+    name: String,
+    sources: String,
+    rule: String,
+    destination: String,
+    enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sharings.html")]
+struct SharingsPage {
+    title: &'static str,
+    page: &'static str,
+    user: String,
+    role: String,
+    csrf: String,
+    can_edit: bool,
+    items: Vec<SharingItem>,
+}
+
+async fn sharings(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    let list = match app.store().call(|s| s.sharings()).await {
+        Ok(l) => l,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let f = frame(&who);
+    page(SharingsPage {
+        title: "Sharing",
+        page: "sharings",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        can_edit: who.role >= Role::Analyst,
+        items: list
+            .into_iter()
+            .map(|s| SharingItem {
+                sources: if s.sources.is_empty() {
+                    "every source".into()
+                } else {
+                    s.sources.join(", ")
+                },
+                destination: format!("{} → {}", s.destination, s.target),
+                name: s.name,
+                rule: s.rule,
+                enabled: s.enabled,
+            })
+            .collect(),
+    })
+}
+
+struct TokenItem {
+    id: i64,
+    name: String,
+    user: String,
+    role: String,
+    prefix: String,
+    expires: String,
+    last_used: String,
+    state: String,
+    revocable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    title: &'static str,
+    page: &'static str,
+    user: String,
+    role: String,
+    csrf: String,
+    is_admin: bool,
+    tokens: Vec<TokenItem>,
+    users: Vec<(String, String, bool, String)>,
+}
+
+async fn settings(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    let is_admin = who.role == Role::Admin;
+    let owner = (!is_admin).then(|| who.user.clone());
+    let result = async {
+        let tokens = app
+            .store()
+            .call(move |s| s.tokens(owner.as_deref()))
+            .await?;
+        let users = if is_admin {
+            app.store().call(|s| s.users()).await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, ApiError>((tokens, users))
+    }
+    .await;
+    let (tokens, users) = match result {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let now = Timestamp::now();
+    let f = frame(&who);
+    page(SettingsPage {
+        title: "Settings",
+        page: "settings",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        is_admin,
+        tokens: tokens
+            .into_iter()
+            .map(|t| {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                TokenItem {
+                    id: t.id,
+                    revocable: state == "active",
+                    state: state.into(),
+                    name: t.name,
+                    user: t.user,
+                    role: t.role.to_string(),
+                    prefix: t.prefix,
+                    expires: t.expires_at.map(ts).unwrap_or_else(|| "never".into()),
+                    last_used: t.last_used_at.map(ts).unwrap_or_default(),
+                }
+            })
+            .collect(),
+        users: users
+            .into_iter()
+            .map(|u| {
+                (
+                    u.name,
+                    u.role.to_string(),
+                    u.disabled,
+                    u.last_login_at.map(ts).unwrap_or_default(),
+                )
+            })
             .collect(),
     })
 }

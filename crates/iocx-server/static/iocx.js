@@ -36,4 +36,72 @@
       }
     });
   }
+  // Configurations: test and run now.
+  document.querySelectorAll(".row-actions").forEach((cell) => {
+    const status = cell.querySelector(".status");
+    cell.addEventListener("click", async (e) => {
+      const action = e.target?.dataset?.configAction;
+      if (!action) return;
+      status.textContent = "…";
+      try {
+        const r = await api("POST", `/configurations/${encodeURIComponent(cell.dataset.name)}/${action}`, {});
+        status.textContent = action === "test" ? (r.ok ? "OK — " : "Failed — ") + r.message : "Started";
+      } catch (err) { status.textContent = err.message; }
+    });
+  });
+  // Rules: live preview.
+  const form = document.getElementById("preview");
+  if (form) {
+    const out = document.getElementById("preview-result");
+    const sample = document.getElementById("preview-sample");
+    let timer;
+    const run = async () => {
+      const expression = form.expression.value.trim();
+      if (!expression) { out.textContent = ""; sample.replaceChildren(); return; }
+      try {
+        const r = await api("POST", "/rules/preview", { expression, sample: 10 });
+        out.textContent = `${r.count} indicators match (${(r.seconds * 1000).toFixed(0)} ms): ${r.expression}`;
+        out.className = "";
+        sample.replaceChildren(...r.sample.map((i) => {
+          const li = document.createElement("li");
+          li.textContent = `${i.kind} ${i.value} (${i.severity})`;
+          return li;
+        }));
+      } catch (err) { out.textContent = err.message; out.className = "error"; sample.replaceChildren(); }
+    };
+    form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
+    form.expression.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 400); });
+  }
+  // Sharing: Fetch shows how many, Sync sends them.
+  document.querySelectorAll(".sync").forEach((cell) => {
+    const status = cell.querySelector(".status");
+    const send = cell.querySelector('[data-sync="send"]');
+    cell.addEventListener("click", async (e) => {
+      const step = e.target?.dataset?.sync;
+      if (!step) return;
+      const value = cell.querySelector("select").value;
+      const body = value ? { days: Number(value) } : {};
+      if (step === "send") body.send = true;
+      status.textContent = "…";
+      try {
+        const r = await api("POST", `/sharings/${encodeURIComponent(cell.dataset.name)}/sync`, body);
+        if (step === "fetch") { status.textContent = `${r.to_send} to send`; send.disabled = r.to_send === 0; }
+        else { status.textContent = `Sending ${r.to_send} — see Runs and logs`; send.disabled = true; }
+      } catch (err) { status.textContent = err.message; }
+    });
+  });
+  // Settings: generate (shown once) and revoke tokens.
+  const tokenForm = document.getElementById("new-token");
+  tokenForm?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const shown = document.getElementById("token-shown");
+    try {
+      const days = Number(document.getElementById("token-days").value);
+      const r = await api("POST", "/tokens", { name: document.getElementById("token-name").value, expires_in_days: days || null });
+      shown.textContent = `Your new token (shown once, copy it now): ${r.token}`;
+    } catch (err) { shown.textContent = err.message; }
+  });
+  document.querySelectorAll("[data-revoke]").forEach((b) => b.addEventListener("click", async () => {
+    try { await api("DELETE", `/tokens/${b.dataset.revoke}`); location.reload(); } catch (err) { b.textContent = err.message; }
+  }));
 })();

@@ -909,6 +909,55 @@ fn console_pages_need_a_session_and_hide_edits_from_viewers() {
         .text()
         .unwrap();
     assert!(detail.contains("evil.example.com") && !detail.contains("data-action"));
+    // The other pages, for both roles.
+    ok_in(
+        &t.url,
+        data.path(),
+        &["rules", "add", "web", "kind in (url, domain)"],
+    );
+    ok_in(
+        &t.url,
+        data.path(),
+        &["configs", "add", "sink", "--connector", "discard"],
+    );
+    ok_in(
+        &t.url,
+        data.path(),
+        &[
+            "sharings",
+            "add",
+            "web-out",
+            "--rule",
+            "web",
+            "--destination",
+            "sink",
+            "--target",
+            "drop",
+        ],
+    );
+    for (path, admin_sees, viewer_lacks) in [
+        (
+            "/ui/configurations",
+            "data-config-action=\"test\"",
+            "data-config-action",
+        ),
+        ("/ui/rules", "kind in (url, domain)", "\u{1}"),
+        ("/ui/sharings", "data-sync=\"fetch\"", "data-sync"),
+        ("/ui/settings", "<h2>Users</h2>", "<h2>Users</h2>"),
+    ] {
+        let a = admin.get(format!("{base}{path}")).send().unwrap();
+        assert_eq!(a.status(), 200, "{path}");
+        let a = a.text().unwrap();
+        assert!(a.contains(admin_sees), "{path}: {a}");
+        let v = viewer
+            .get(format!("{base}{path}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(!v.contains(viewer_lacks), "{path} for a viewer: {v}");
+    }
+
     // Static files are served; unknown ones are not.
     assert_eq!(
         anonymous
