@@ -30,6 +30,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/ui/indicators", get(indicators))
         .route("/ui/indicators/{id}", get(indicator))
         .route("/ui/configurations", get(configurations))
+        .route("/ui/configurations/new", get(new_configuration))
+        .route("/ui/configurations/{name}/edit", get(edit_configuration))
         .route("/ui/rules", get(rules))
         .route("/ui/sharings", get(sharings))
         .route("/ui/settings", get(settings))
@@ -743,6 +745,7 @@ struct ConfigurationsPage {
     role: String,
     csrf: String,
     can_edit: bool,
+    is_admin: bool,
     items: Vec<ConfigurationItem>,
 }
 
@@ -796,6 +799,7 @@ async fn configurations(State(app): State<Arc<App>>, who: Result<Principal, ApiE
         role: f.role,
         csrf: f.csrf,
         can_edit: who.role >= Role::Analyst,
+        is_admin: who.role == Role::Admin,
         items,
     })
 }
@@ -808,6 +812,7 @@ struct RulesPage {
     user: String,
     role: String,
     csrf: String,
+    can_edit: bool,
     items: Vec<(String, String, String, bool)>,
 }
 
@@ -826,6 +831,7 @@ async fn rules(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) ->
         user: f.user,
         role: f.role,
         csrf: f.csrf,
+        can_edit: who.role >= Role::Analyst,
         items: list
             .into_iter()
             .map(|r| (r.name, r.expression, r.exclusions.join(", "), r.muted))
@@ -851,18 +857,40 @@ struct SharingsPage {
     csrf: String,
     can_edit: bool,
     items: Vec<SharingItem>,
+    sources: Vec<String>,
+    rule_names: Vec<String>,
+    targets: Vec<(String, String, String)>,
 }
 
 async fn sharings(State(app): State<Arc<App>>, who: Result<Principal, ApiError>) -> Response {
     let Some(who) = session(who) else {
         return to_login();
     };
-    let list = match app.store().call(|s| s.sharings()).await {
-        Ok(l) => l,
+    let loaded = app
+        .store()
+        .call(|s| Ok((s.sharings()?, s.sources()?, s.rules()?, s.configurations()?)))
+        .await;
+    let (list, sources, rules, configurations) = match loaded {
+        Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // Destinations: every configuration whose connector declares push targets.
+    let targets = configurations
+        .iter()
+        .filter_map(|c| iocx_connectors::connector(&c.connector).map(|k| (c, k.spec())))
+        .filter(|(_, spec)| spec.capabilities.push)
+        .flat_map(|(c, spec)| {
+            spec.targets
+                .iter()
+                .map(|t| (c.name.clone(), t.name.clone(), t.label.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let f = frame(&who);
     page(SharingsPage {
+        sources: sources.into_iter().map(|s| s.name).collect(),
+        rule_names: rules.into_iter().map(|r| r.name).collect(),
+        targets,
         title: "Sharing",
         page: "sharings",
         user: f.user,
@@ -977,5 +1005,212 @@ async fn settings(State(app): State<Arc<App>>, who: Result<Principal, ApiError>)
                 )
             })
             .collect(),
+    })
+}
+
+/// One field of a configuration form, ready to render.
+struct FieldView {
+    key: String,
+    label: String,
+    help: String,
+    kind: &'static str,
+    required: bool,
+    value: String,
+    checked: bool,
+    secret_set: bool,
+    min: Option<f64>,
+    max: Option<f64>,
+    step: &'static str,
+    options: Vec<(String, String, bool)>,
+}
+
+fn field_views(
+    spec: &iocx_connectors::ConnectorSpec,
+    values: &serde_json::Map<String, Value>,
+    secrets_set: &std::collections::BTreeMap<String, bool>,
+) -> Vec<FieldView> {
+    use iocx_connectors::FieldKind as K;
+    spec.fields
+        .iter()
+        .map(|f| {
+            let current = values.get(&f.key).or(f.default.as_ref());
+            let as_text = current.map(text).unwrap_or_default();
+            let selected = |v: &str| match current {
+                Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(v)),
+                Some(Value::String(s)) => s == v,
+                _ => false,
+            };
+            let (kind, min, max, step, options) = match &f.kind {
+                K::Text { .. } => ("text", None, None, "any", Vec::new()),
+                K::Textarea => ("textarea", None, None, "any", Vec::new()),
+                K::Secret => ("secret", None, None, "any", Vec::new()),
+                K::Number { min, max, integer } => (
+                    "number",
+                    *min,
+                    *max,
+                    if *integer { "1" } else { "any" },
+                    Vec::new(),
+                ),
+                K::Choice { choices } => (
+                    "choice",
+                    None,
+                    None,
+                    "any",
+                    choices
+                        .iter()
+                        .map(|c| (c.value.clone(), c.label.clone(), selected(&c.value)))
+                        .collect(),
+                ),
+                K::MultiChoice { choices } => (
+                    "multi_choice",
+                    None,
+                    None,
+                    "any",
+                    choices
+                        .iter()
+                        .map(|c| (c.value.clone(), c.label.clone(), selected(&c.value)))
+                        .collect(),
+                ),
+                K::Boolean => ("boolean", None, None, "any", Vec::new()),
+            };
+            FieldView {
+                key: f.key.clone(),
+                label: f.label.clone(),
+                help: f.help.clone(),
+                kind,
+                required: f.required,
+                value: if kind == "secret" {
+                    String::new()
+                } else {
+                    as_text
+                },
+                checked: current.and_then(Value::as_bool).unwrap_or(false),
+                secret_set: secrets_set.get(&f.key).copied().unwrap_or(false),
+                min,
+                max,
+                step,
+                options,
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "configuration_form.html")]
+struct ConfigurationForm {
+    title: String,
+    page: &'static str,
+    user: String,
+    role: String,
+    csrf: String,
+    editing: bool,
+    name: String,
+    connector: String,
+    connector_title: String,
+    connector_description: String,
+    connectors: Vec<(String, String)>,
+    fields: Vec<FieldView>,
+    enabled: bool,
+    interval_minutes: i64,
+    initial_range_days: i64,
+    aging_days: i64,
+    verify_tls: bool,
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    connector: Option<String>,
+}
+
+async fn new_configuration(
+    who: Result<Principal, ApiError>,
+    q: Result<Q<NewQuery>, ApiError>,
+) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    if let Err(e) = who.require(Role::Admin) {
+        return e.into_response();
+    }
+    let connector = q.ok().and_then(|Q(q)| q.connector).unwrap_or_default();
+    let spec = iocx_connectors::connector(&connector).map(|c| c.spec());
+    if !connector.is_empty() && spec.is_none() {
+        return ApiError::not_found(format!("connector {connector:?}")).into_response();
+    }
+    let platform = iocx_store::Platform::default();
+    let f = frame(&who);
+    page(ConfigurationForm {
+        title: "New configuration".into(),
+        page: "configurations",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        editing: false,
+        name: String::new(),
+        connector_title: spec.map(|s| s.title.clone()).unwrap_or_default(),
+        connector_description: spec.map(|s| s.description.clone()).unwrap_or_default(),
+        fields: spec
+            .map(|s| field_views(s, &serde_json::Map::new(), &Default::default()))
+            .unwrap_or_default(),
+        connector,
+        connectors: iocx_connectors::registry()
+            .iter()
+            .map(|c| (c.spec().name.clone(), c.spec().title.clone()))
+            .collect(),
+        enabled: true,
+        interval_minutes: platform.interval_secs / 60,
+        initial_range_days: platform.initial_range_days,
+        aging_days: platform.aging_days,
+        verify_tls: platform.verify_tls,
+    })
+}
+
+async fn edit_configuration(
+    State(app): State<Arc<App>>,
+    who: Result<Principal, ApiError>,
+    name: Result<P<String>, ApiError>,
+) -> Response {
+    let Some(who) = session(who) else {
+        return to_login();
+    };
+    if let Err(e) = who.require(Role::Admin) {
+        return e.into_response();
+    }
+    let P(name) = match name {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let n = name.clone();
+    let c = match app.store().call(move |s| s.configuration(&n)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return ApiError::not_found(format!("configuration {name:?}")).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(connector) = iocx_connectors::connector(&c.connector) else {
+        return ApiError::not_found(format!("connector {:?}", c.connector)).into_response();
+    };
+    let secrets_set = iocx_engine::configs::values(&app.engine.vault, &c)
+        .map(|(_, v)| v.secrets_set())
+        .unwrap_or_default();
+    let values: serde_json::Map<String, Value> = c.params.clone().into_iter().collect();
+    let f = frame(&who);
+    page(ConfigurationForm {
+        title: format!("Edit {}", c.name),
+        page: "configurations",
+        user: f.user,
+        role: f.role,
+        csrf: f.csrf,
+        editing: true,
+        name: c.name.clone(),
+        connector: c.connector.clone(),
+        connector_title: connector.spec().title.clone(),
+        connector_description: connector.spec().description.clone(),
+        connectors: Vec::new(),
+        fields: field_views(connector.spec(), &values, &secrets_set),
+        enabled: c.enabled,
+        interval_minutes: c.platform.interval_secs / 60,
+        initial_range_days: c.platform.initial_range_days,
+        aging_days: c.platform.aging_days,
+        verify_tls: c.platform.verify_tls,
     })
 }

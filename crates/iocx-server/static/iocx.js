@@ -12,7 +12,11 @@
     });
     const text = await r.text();
     const data = text ? JSON.parse(text) : null;
-    if (!r.ok) throw new Error(data?.error?.message || r.statusText);
+    if (!r.ok) {
+      const err = new Error(data?.error?.message || r.statusText);
+      err.field = data?.error?.field;
+      throw err;
+    }
     return data;
   }
   document.getElementById("logout")?.addEventListener("click", async () => {
@@ -104,4 +108,70 @@
   document.querySelectorAll("[data-revoke]").forEach((b) => b.addEventListener("click", async () => {
     try { await api("DELETE", `/tokens/${b.dataset.revoke}`); location.reload(); } catch (err) { b.textContent = err.message; }
   }));
+  // Configurations: the form generated from the connector's spec.
+  const config = document.getElementById("config-form");
+  config?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = {}, secrets = {}, unset = [];
+    config.querySelectorAll(".field").forEach((f) => {
+      f.querySelector(".field-error") && (f.querySelector(".field-error").textContent = "");
+      f.querySelectorAll("input, select, textarea").forEach((i) => i.removeAttribute("aria-invalid"));
+    });
+    config.querySelectorAll(".field[data-key]").forEach((f) => {
+      const key = f.dataset.key, kind = f.dataset.kind;
+      if (kind === "boolean") { values[key] = f.querySelector("input").checked; return; }
+      if (kind === "multi_choice") { values[key] = [...f.querySelectorAll("input:checked")].map((i) => i.value); return; }
+      const v = f.querySelector("input, select, textarea").value;
+      if (kind === "secret") { if (v !== "") secrets[key] = v; return; }
+      if (v === "") { if (config.dataset.editing === "true") unset.push(key); return; }
+      values[key] = kind === "number" ? Number(v) : v;
+    });
+    const body = {
+      values, secrets,
+      enabled: document.getElementById("p-enabled").checked,
+      interval_secs: Number(document.getElementById("p-interval").value) * 60,
+      initial_range_days: Number(document.getElementById("p-range").value),
+      aging_days: Number(document.getElementById("p-aging").value),
+      verify_tls: document.getElementById("p-tls").checked,
+    };
+    const editing = config.dataset.editing === "true";
+    if (editing) body.unset = unset; else { body.name = document.getElementById("f-name").value; body.connector = config.dataset.connector; }
+    try {
+      if (editing) await api("PATCH", `/configurations/${encodeURIComponent(config.dataset.name)}`, body);
+      else await api("POST", "/configurations", body);
+      location.href = "/ui/configurations";
+    } catch (err) {
+      document.getElementById("form-error").textContent = err.message;
+      const field = err.field?.replace(/^params\./, "");
+      const box = field && (config.querySelector(`.field[data-key="${field}"]`) || config.querySelector(`.field[data-platform="${field}"]`));
+      if (box) {
+        box.querySelector(".field-error").textContent = err.message;
+        box.querySelector("input, select, textarea")?.setAttribute("aria-invalid", "true");
+        box.querySelector("input, select, textarea")?.focus();
+      }
+    }
+  });
+  // Rules: save the previewed expression.
+  document.getElementById("save-rule")?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const status = document.getElementById("save-status");
+    try {
+      await api("POST", "/rules", { name: document.getElementById("rule-name").value, expression: document.getElementById("expression").value });
+      location.reload();
+    } catch (err) { status.textContent = err.message; status.className = "status error"; }
+  });
+  // Sharing: create.
+  document.getElementById("new-sharing")?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const [destination, target] = document.getElementById("s-target").value.split("|");
+    const body = {
+      name: document.getElementById("s-name").value,
+      sources: [...document.getElementById("s-sources").selectedOptions].map((o) => o.value),
+      rule: document.getElementById("s-rule").value,
+      destination, target,
+      enabled: document.getElementById("s-enabled").checked,
+    };
+    try { await api("POST", "/sharings", body); location.reload(); }
+    catch (err) { document.getElementById("sharing-error").textContent = err.message; }
+  });
 })();
